@@ -1,0 +1,10 @@
+#ifndef CEMBER_KERNELS_H
+#define CEMBER_KERNELS_H
+
+// Umbrella header: the C layer of Ember. Each header holds one family of kernels.
+#include "ember_types.h"
+#include "ember_elementwise.h"
+#include "ember_reduce.h"
+#include "ember_gemm.h"
+
+#endif

@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reuses freed tensor buffers instead of returning them to the system.
+///
+/// Why: in this VM every fresh page costs about a microsecond to fault in, and glibc hands
+/// large blocks straight back to the OS, so an elementwise op over 10M floats spent most of its
+/// time faulting in a new 40 MB output. Buffers are grouped in size classes (64-byte steps up
+/// to 4 KiB, then four classes per power of two) and a freed buffer waits in its class's free
+/// list for the next request of that class. The cache holds at most `limitBytes`; beyond that,
+/// freed buffers go back to the system.
+public final class CachingAllocator: @unchecked Sendable {
+    /// The process-wide allocator used by tensor storage.
+    public static let shared = CachingAllocator()
+
+    /// Every buffer is aligned for AVX-512 loads.
+    public static let alignment = 64
+
+    private var freeLists: [[UnsafeMutableRawPointer]]
+    private var cachedBytes = 0
+    private let lock: UnsafeMutablePointer<pthread_mutex_t>
+
+    /// Upper bound on bytes kept for reuse (default 2 GiB).
+    public var limitBytes = 2 << 30
+
+    private static let smallStep = 64
+    private static let smallLimit = 4096
+    private static let smallClasses = smallLimit / smallStep
+    private static let classCount = smallClasses + 4 * 64
+
+    public init() {
+        freeLists = Array(repeating: [], count: Self.classCount)
+        lock = .allocate(capacity: 1)
+        pthread_mutex_init(lock, nil)
+    }
+
+    /// The size class of a request and the bytes a buffer of that class holds.
+    @inline(__always)
+    static func sizeClass(of bytes: Int) -> (index: Int, capacity: Int) {
+        let bytes = max(bytes, 1)
+        if bytes <= smallLimit {
+            let steps = (bytes + smallStep - 1) / smallStep
+            return (steps - 1, steps * smallStep)
+        }
+        // Four classes per power of two keep the waste under 25%.
+        let highBit = Int.bitWidth - 1 - (bytes - 1).leadingZeroBitCount
+        let quarter = 1 << (highBit - 2)
+        let quarters = (bytes + quarter - 1) / quarter   // 5...8
+        return (smallClasses + (highBit - 12) * 4 + (quarters - 5), quarters * quarter)
+    }
+
+    /// Returns a 64-byte aligned buffer of at least `bytes` bytes (uninitialised).
+    public func allocate(bytes: Int) -> UnsafeMutableRawPointer {
+        let (index, capacity) = Self.sizeClass(of: bytes)
+        pthread_mutex_lock(lock)
+        if let reused = freeLists[index].popLast() {
+            cachedBytes -= capacity
+            pthread_mutex_unlock(lock)
+            return reused
+        }
+        pthread_mutex_unlock(lock)
+        var pointer: UnsafeMutableRawPointer?
+        guard posix_memalign(&pointer, Self.alignment, capacity) == 0, let pointer else {
+            fatalError("Ember: out of memory allocating \(capacity) bytes for a tensor")
+        }
+        return pointer
+    }
+
+    /// Gives a buffer from `allocate(bytes:)` back, with the same byte count.
+    public func deallocate(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+        let (index, capacity) = Self.sizeClass(of: bytes)
+        pthread_mutex_lock(lock)
+        if cachedBytes + capacity <= limitBytes {
+            freeLists[index].append(pointer)
+            cachedBytes += capacity
+            pthread_mutex_unlock(lock)
+            return
+        }
+        pthread_mutex_unlock(lock)
+        free(pointer)
+    }
+
+    /// Returns every cached buffer to the system.
+    public func emptyCache() {
+        pthread_mutex_lock(lock)
+        let lists = freeLists
+        freeLists = Array(repeating: [], count: Self.classCount)
+        cachedBytes = 0
+        pthread_mutex_unlock(lock)
+        for list in lists { for pointer in list { free(pointer) } }
+    }
+
+    /// Bytes currently held for reuse.
+    public var cachedByteCount: Int {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return cachedBytes
+    }
+}
