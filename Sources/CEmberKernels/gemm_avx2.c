@@ -1,0 +1,77 @@
+// AVX2+FMA variant of the GEMM kernels (x86_64 only), chosen at run time.
+//
+// Micro-tiles: 6 x 16 floats and 6 x 8 doubles, i.e. 6 rows of two 256-bit vectors. That is 12
+// accumulators, plus two vectors of B and one broadcast of A: 15 of the 16 ymm registers. Each
+// depth step issues 12 FMAs for 2 loads of B and 6 broadcasts of A, enough to keep both FMA
+// pipes busy (BLIS and OpenBLAS use the same shape on Haswell and Zen). Rejected: 8 x 12 / 4 x
+// 24 shapes, which need more broadcasts or more B loads per FMA.
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <stdint.h>
+
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+
+#define GEMM_VARIANT avx2
+#define GEMM_MR_F32 6
+#define GEMM_NR_F32 16
+#define GEMM_MR_F64 6
+#define GEMM_NR_F64 8
+
+// VEC is the vector type, W its width in elements; the macros spell the intrinsics of a type.
+#define DEFINE_AVX2_MICRO(T, SUFFIX, VEC, W, ZERO, LOAD, STORE, BROADCAST, FMADD, MUL, SET1)         \
+    static inline __attribute__((always_inline)) void gemm_micro_##SUFFIX(                           \
+        int64_t kc, const T *restrict a, const T *restrict b, T *restrict c, int64_t ldc, T alpha,   \
+        T beta) {                                                                                    \
+        VEC c00 = ZERO(), c01 = ZERO(), c10 = ZERO(), c11 = ZERO(), c20 = ZERO(), c21 = ZERO();      \
+        VEC c30 = ZERO(), c31 = ZERO(), c40 = ZERO(), c41 = ZERO(), c50 = ZERO(), c51 = ZERO();      \
+        for (int i = 0; i < 6; i++) {                                                                \
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);                                  \
+            _mm_prefetch((const char *)(c + i * ldc + 2 * W - 1), _MM_HINT_T0);                      \
+        }                                                                                            \
+        for (int64_t p = 0; p < kc; p++) {                                                           \
+            const VEC b0 = LOAD(b), b1 = LOAD(b + W);                                                \
+            VEC ai;                                                                                  \
+            ai = BROADCAST(a + 0); c00 = FMADD(ai, b0, c00); c01 = FMADD(ai, b1, c01);               \
+            ai = BROADCAST(a + 1); c10 = FMADD(ai, b0, c10); c11 = FMADD(ai, b1, c11);               \
+            ai = BROADCAST(a + 2); c20 = FMADD(ai, b0, c20); c21 = FMADD(ai, b1, c21);               \
+            ai = BROADCAST(a + 3); c30 = FMADD(ai, b0, c30); c31 = FMADD(ai, b1, c31);               \
+            ai = BROADCAST(a + 4); c40 = FMADD(ai, b0, c40); c41 = FMADD(ai, b1, c41);               \
+            ai = BROADCAST(a + 5); c50 = FMADD(ai, b0, c50); c51 = FMADD(ai, b1, c51);               \
+            a += 6;                                                                                  \
+            b += 2 * W;                                                                              \
+        }                                                                                            \
+        const VEC va = SET1(alpha);                                                                  \
+        if (beta == 0) {                                                                             \
+            STORE(c + 0 * ldc, MUL(va, c00)); STORE(c + 0 * ldc + W, MUL(va, c01));                  \
+            STORE(c + 1 * ldc, MUL(va, c10)); STORE(c + 1 * ldc + W, MUL(va, c11));                  \
+            STORE(c + 2 * ldc, MUL(va, c20)); STORE(c + 2 * ldc + W, MUL(va, c21));                  \
+            STORE(c + 3 * ldc, MUL(va, c30)); STORE(c + 3 * ldc + W, MUL(va, c31));                  \
+            STORE(c + 4 * ldc, MUL(va, c40)); STORE(c + 4 * ldc + W, MUL(va, c41));                  \
+            STORE(c + 5 * ldc, MUL(va, c50)); STORE(c + 5 * ldc + W, MUL(va, c51));                  \
+        } else {                                                                                     \
+            /* beta * C first, then one FMA: the same rounding as the scratch-tile edge path. */     \
+            const VEC vb = SET1(beta);                                                               \
+            STORE(c + 0 * ldc, FMADD(va, c00, MUL(vb, LOAD(c + 0 * ldc))));                          \
+            STORE(c + 0 * ldc + W, FMADD(va, c01, MUL(vb, LOAD(c + 0 * ldc + W))));                  \
+            STORE(c + 1 * ldc, FMADD(va, c10, MUL(vb, LOAD(c + 1 * ldc))));                          \
+            STORE(c + 1 * ldc + W, FMADD(va, c11, MUL(vb, LOAD(c + 1 * ldc + W))));                  \
+            STORE(c + 2 * ldc, FMADD(va, c20, MUL(vb, LOAD(c + 2 * ldc))));                          \
+            STORE(c + 2 * ldc + W, FMADD(va, c21, MUL(vb, LOAD(c + 2 * ldc + W))));                  \
+            STORE(c + 3 * ldc, FMADD(va, c30, MUL(vb, LOAD(c + 3 * ldc))));                          \
+            STORE(c + 3 * ldc + W, FMADD(va, c31, MUL(vb, LOAD(c + 3 * ldc + W))));                  \
+            STORE(c + 4 * ldc, FMADD(va, c40, MUL(vb, LOAD(c + 4 * ldc))));                          \
+            STORE(c + 4 * ldc + W, FMADD(va, c41, MUL(vb, LOAD(c + 4 * ldc + W))));                  \
+            STORE(c + 5 * ldc, FMADD(va, c50, MUL(vb, LOAD(c + 5 * ldc))));                          \
+            STORE(c + 5 * ldc + W, FMADD(va, c51, MUL(vb, LOAD(c + 5 * ldc + W))));                  \
+        }                                                                                            \
+    }
+
+DEFINE_AVX2_MICRO(float, f32, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+                  _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_set1_ps)
+DEFINE_AVX2_MICRO(double, f64, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd,
+                  _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_set1_pd)
+
+#include "gemm_impl.h"
+
+#pragma clang attribute pop
+#endif

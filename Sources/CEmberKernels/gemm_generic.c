@@ -1,0 +1,96 @@
+// Portable variant of the GEMM kernels (any CPU, arm64 included), and the entry points that
+// route each call to the variant its configuration names.
+//
+// The portable micro-kernel is plain C over a small accumulator array; clang keeps it in
+// vector registers (SSE2 on x86_64, NEON on arm64). 4 x 8 floats and 4 x 4 doubles are 8
+// 128-bit accumulators, which leaves room for the operands in the 16 registers of SSE2.
+#include "ember_gemm.h"
+
+#define GEMM_VARIANT generic
+#define GEMM_MR_F32 4
+#define GEMM_NR_F32 8
+#define GEMM_MR_F64 4
+#define GEMM_NR_F64 4
+
+#define DEFINE_PORTABLE_MICRO(T, SUFFIX, MR, NR)                                                      \
+    static inline __attribute__((always_inline)) void gemm_micro_##SUFFIX(                           \
+        int64_t kc, const T *restrict a, const T *restrict b, T *restrict c, int64_t ldc, T alpha,   \
+        T beta) {                                                                                    \
+        T acc[MR][NR] = {{0}};                                                                       \
+        for (int64_t p = 0; p < kc; p++, a += MR, b += NR)                                           \
+            for (int i = 0; i < MR; i++)                                                             \
+                for (int j = 0; j < NR; j++) acc[i][j] += a[i] * b[j];                               \
+        for (int i = 0; i < MR; i++)                                                                 \
+            for (int j = 0; j < NR; j++)                                                             \
+                c[i * ldc + j] = beta == 0 ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j]; \
+    }
+
+DEFINE_PORTABLE_MICRO(float, f32, GEMM_MR_F32, GEMM_NR_F32)
+DEFINE_PORTABLE_MICRO(double, f64, GEMM_MR_F64, GEMM_NR_F64)
+
+#include "gemm_impl.h"
+#include "gemm_variants.h"
+
+// Blocking: kc x nr of B (one micro-panel) fits L1 with room for A's micro-panel; mc x kc of A
+// fits in half of a 512 KiB L2; kc x nc of B fits comfortably in a shared L3. The portable
+// sizes are the AVX2 ones scaled to their tiles.
+static int usable_level(int level) {
+    const int best = ember_cpu_level();
+    return level < 0 || level > best ? best : level;
+}
+
+ember_gemm_config ember_gemm_config_f32(int level) {
+    switch (usable_level(level)) {
+#if defined(__x86_64__)
+    case 2: return (ember_gemm_config){2, 12, 32, 144, 256, 4096};
+    case 1: return (ember_gemm_config){1, 6, 16, 168, 256, 4080};
+#endif
+    default: return (ember_gemm_config){0, GEMM_MR_F32, GEMM_NR_F32, 128, 256, 4096};
+    }
+}
+
+ember_gemm_config ember_gemm_config_f64(int level) {
+    switch (usable_level(level)) {
+#if defined(__x86_64__)
+    case 2: return (ember_gemm_config){2, 12, 16, 144, 192, 2048};
+    case 1: return (ember_gemm_config){1, 6, 8, 96, 256, 2040};
+#endif
+    default: return (ember_gemm_config){0, GEMM_MR_F64, GEMM_NR_F64, 64, 256, 2048};
+    }
+}
+
+// Each entry point forwards to the variant named by the configuration, so that packing and
+// macro-kernel always agree on the tile sizes.
+#if defined(__x86_64__)
+#define GEMM_DISPATCH(config, name, args)                                                            \
+    switch ((config).variant) {                                                                      \
+    case 2: name##_avx512 args; return;                                                              \
+    case 1: name##_avx2 args; return;                                                                \
+    default: name##_generic args; return;                                                            \
+    }
+#else
+#define GEMM_DISPATCH(config, name, args) name##_generic args;
+#endif
+
+#define GEMM_DEFINE_ENTRY_POINTS(T, SUFFIX)                                                           \
+    void ember_gemm_pack_a_##SUFFIX(ember_gemm_config config, int64_t mc, int64_t kc, const T *a,    \
+                                    int64_t rs, int64_t cs, T *packed) {                             \
+        GEMM_DISPATCH(config, ember_gemm_pack_a_##SUFFIX, (mc, kc, a, rs, cs, packed))               \
+    }                                                                                                \
+    void ember_gemm_pack_b_##SUFFIX(ember_gemm_config config, int64_t kc, int64_t nc, const T *b,    \
+                                    int64_t rs, int64_t cs, T *packed) {                             \
+        GEMM_DISPATCH(config, ember_gemm_pack_b_##SUFFIX, (kc, nc, b, rs, cs, packed))               \
+    }                                                                                                \
+    void ember_gemm_macro_##SUFFIX(ember_gemm_config config, int64_t mc, int64_t nc, int64_t kc,     \
+                                   T alpha, const T *pa, const T *pb, T beta, T *c, int64_t ldc) {   \
+        GEMM_DISPATCH(config, ember_gemm_macro_##SUFFIX, (mc, nc, kc, alpha, pa, pb, beta, c, ldc))  \
+    }                                                                                                \
+    void ember_gemm_direct_##SUFFIX(ember_gemm_config config, int64_t m, int64_t n, int64_t k,       \
+                                    T alpha, const T *a, int64_t ars, int64_t acs, const T *b,       \
+                                    int64_t brs, int64_t bcs, T beta, T *c, int64_t crs) {           \
+        GEMM_DISPATCH(config, ember_gemm_direct_##SUFFIX,                                            \
+                      (m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, crs))                      \
+    }
+
+GEMM_DEFINE_ENTRY_POINTS(float, f32)
+GEMM_DEFINE_ENTRY_POINTS(double, f64)

@@ -1,0 +1,137 @@
+// Packing, macro-kernel and direct kernel of the GEMM, written once and compiled per instruction
+// set. A variant file defines, before including this header:
+//   GEMM_VARIANT            the suffix of the exported names (generic, avx2, avx512)
+//   GEMM_MR_F32, GEMM_NR_F32, GEMM_MR_F64, GEMM_NR_F64   its micro-tile sizes
+//   gemm_micro_f32 / gemm_micro_f64(kc, packed_a, packed_b, c, ldc, alpha, beta)
+//                           full-tile micro-kernels: C = alpha * A·B + beta * C on an MR x NR tile,
+//                           never reading C when beta == 0
+// and wraps the include in `#pragma clang attribute push(target(...))` for its instruction set,
+// so that the packing copies and the direct loops are vectorised for that set as well.
+//
+// The tile sizes are compile-time constants here so that the packing loops fully unroll; the
+// configuration passed in from the driver only selects which variant runs.
+#include <stdint.h>
+#include <string.h>
+#include "ember_gemm.h"
+
+#define GEMM_CAT_(a, b) a##_##b
+#define GEMM_CAT(a, b) GEMM_CAT_(a, b)
+#define GEMM_NAME(name) GEMM_CAT(name, GEMM_VARIANT)
+
+#define GEMM_INLINE static inline __attribute__((always_inline))
+
+#define GEMM_DEFINE(T, SUFFIX, MR, NR, MICRO)                                                        \
+    /* One panel of A: out[p * MR + i] = A[i, p]; rows past `rows` are zero. */                      \
+    GEMM_INLINE void pack_a_panel_##SUFFIX(T *restrict out, const T *restrict a, int64_t rows,       \
+                                           int64_t kc, int64_t rs, int64_t cs) {                     \
+        if (rows == MR && cs == 1) {                                                                 \
+            /* Row-major A: MR sequential streams, one element of each per depth step. */            \
+            for (int64_t p = 0; p < kc; p++)                                                         \
+                for (int64_t i = 0; i < MR; i++) out[p * MR + i] = a[i * rs + p];                    \
+        } else if (rows == MR && rs == 1) {                                                          \
+            /* Column-major (transposed) A: each depth step is MR contiguous elements. */            \
+            for (int64_t p = 0; p < kc; p++)                                                         \
+                for (int64_t i = 0; i < MR; i++) out[p * MR + i] = a[p * cs + i];                    \
+        } else {                                                                                     \
+            for (int64_t p = 0; p < kc; p++) {                                                       \
+                for (int64_t i = 0; i < rows; i++) out[p * MR + i] = a[i * rs + p * cs];             \
+                for (int64_t i = rows; i < MR; i++) out[p * MR + i] = 0;                             \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    void GEMM_NAME(ember_gemm_pack_a_##SUFFIX)(int64_t mc, int64_t kc, const T *a, int64_t rs,       \
+                                               int64_t cs, T *packed) {                              \
+        for (int64_t i = 0; i < mc; i += MR) {                                                       \
+            const int64_t rows = mc - i < MR ? mc - i : MR;                                          \
+            pack_a_panel_##SUFFIX(packed + i * kc, a + i * rs, rows, kc, rs, cs);                    \
+        }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    /* One panel of B: out[p * NR + j] = B[p, j]; columns past `cols` are zero. */                   \
+    GEMM_INLINE void pack_b_panel_##SUFFIX(T *restrict out, const T *restrict b, int64_t cols,       \
+                                           int64_t kc, int64_t rs, int64_t cs) {                     \
+        if (cols == NR && cs == 1) {                                                                 \
+            for (int64_t p = 0; p < kc; p++) memcpy(out + p * NR, b + p * rs, NR * sizeof(T));       \
+        } else if (cols == NR && rs == 1) {                                                          \
+            /* Transposed B: read each column contiguously, write with stride NR. */                 \
+            for (int64_t j = 0; j < NR; j++)                                                         \
+                for (int64_t p = 0; p < kc; p++) out[p * NR + j] = b[j * cs + p];                    \
+        } else {                                                                                     \
+            for (int64_t p = 0; p < kc; p++) {                                                       \
+                for (int64_t j = 0; j < cols; j++) out[p * NR + j] = b[p * rs + j * cs];             \
+                for (int64_t j = cols; j < NR; j++) out[p * NR + j] = 0;                             \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    void GEMM_NAME(ember_gemm_pack_b_##SUFFIX)(int64_t kc, int64_t nc, const T *b, int64_t rs,       \
+                                               int64_t cs, T *packed) {                              \
+        for (int64_t j = 0; j < nc; j += NR) {                                                       \
+            const int64_t cols = nc - j < NR ? nc - j : NR;                                          \
+            pack_b_panel_##SUFFIX(packed + j * kc, b + j * cs, cols, kc, rs, cs);                    \
+        }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    /* Loop order of BLIS: the B micro-panel (kc x NR) stays in L1 while the tiles of A, packed   */ \
+    /* together in L2, stream past it. Partial tiles at the block edges go through a scratch tile */ \
+    /* so that the micro-kernel itself never needs masks.                                          */ \
+    void GEMM_NAME(ember_gemm_macro_##SUFFIX)(int64_t mc, int64_t nc, int64_t kc, T alpha,           \
+                                              const T *packed_a, const T *packed_b, T beta, T *c,    \
+                                              int64_t ldc) {                                         \
+        for (int64_t j = 0; j < nc; j += NR) {                                                       \
+            const int64_t cols = nc - j < NR ? nc - j : NR;                                          \
+            const T *b = packed_b + j * kc;                                                          \
+            for (int64_t i = 0; i < mc; i += MR) {                                                   \
+                const int64_t rows = mc - i < MR ? mc - i : MR;                                      \
+                const T *a = packed_a + i * kc;                                                      \
+                T *tile = c + i * ldc + j;                                                           \
+                if (rows == MR && cols == NR) {                                                      \
+                    MICRO(kc, a, b, tile, ldc, alpha, beta);                                         \
+                    continue;                                                                        \
+                }                                                                                    \
+                T scratch[MR * NR] __attribute__((aligned(64)));                                     \
+                MICRO(kc, a, b, scratch, NR, (T)1, (T)0);                                            \
+                for (int64_t r = 0; r < rows; r++)                                                   \
+                    for (int64_t q = 0; q < cols; q++) {                                             \
+                        const T value = alpha * scratch[r * NR + q];                                 \
+                        tile[r * ldc + q] = beta == 0 ? value : value + beta * tile[r * ldc + q];    \
+                    }                                                                                \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    /* Without packing: each row of C is first scaled by beta (or cleared, never read, when beta */ \
+    /* is 0), then accumulated either as rows of B (axpy, contiguous when B's columns are) or as  */ \
+    /* dot products down the columns of B.                                                        */ \
+    void GEMM_NAME(ember_gemm_direct_##SUFFIX)(int64_t m, int64_t n, int64_t k, T alpha, const T *a, \
+                                               int64_t ars, int64_t acs, const T *b, int64_t brs,    \
+                                               int64_t bcs, T beta, T *c, int64_t crs) {             \
+        for (int64_t i = 0; i < m; i++) {                                                            \
+            T *restrict row = c + i * crs;                                                           \
+            if (beta == 0) {                                                                         \
+                for (int64_t j = 0; j < n; j++) row[j] = 0;                                          \
+            } else if (beta != 1) {                                                                  \
+                for (int64_t j = 0; j < n; j++) row[j] *= beta;                                      \
+            }                                                                                        \
+            if (k == 0 || alpha == 0) continue;                                                      \
+            const T *a_row = a + i * ars;                                                            \
+            if (bcs == 1) {                                                                          \
+                for (int64_t p = 0; p < k; p++) {                                                    \
+                    const T scale = alpha * a_row[p * acs];                                          \
+                    const T *restrict b_row = b + p * brs;                                           \
+                    for (int64_t j = 0; j < n; j++) row[j] += scale * b_row[j];                      \
+                }                                                                                    \
+            } else {                                                                                 \
+                for (int64_t j = 0; j < n; j++) {                                                    \
+                    const T *b_column = b + j * bcs;                                                 \
+                    T sum = 0;                                                                       \
+                    for (int64_t p = 0; p < k; p++) sum += a_row[p * acs] * b_column[p * brs];       \
+                    row[j] += alpha * sum;                                                           \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+    }
+
+GEMM_DEFINE(float, f32, GEMM_MR_F32, GEMM_NR_F32, gemm_micro_f32)
+GEMM_DEFINE(double, f64, GEMM_MR_F64, GEMM_NR_F64, gemm_micro_f64)

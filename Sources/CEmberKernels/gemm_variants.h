@@ -1,0 +1,19 @@
+// Declarations of the per-instruction-set GEMM kernels that gemm_generic.c dispatches to.
+#ifndef EMBER_GEMM_VARIANTS_H
+#define EMBER_GEMM_VARIANTS_H
+#include <stdint.h>
+
+#define GEMM_DECLARE_VARIANT(T, SUFFIX, VARIANT)                                                      \
+    void ember_gemm_pack_a_##SUFFIX##_##VARIANT(int64_t, int64_t, const T *, int64_t, int64_t, T *); \
+    void ember_gemm_pack_b_##SUFFIX##_##VARIANT(int64_t, int64_t, const T *, int64_t, int64_t, T *); \
+    void ember_gemm_macro_##SUFFIX##_##VARIANT(int64_t, int64_t, int64_t, T, const T *, const T *, T, \
+                                               T *, int64_t);                                        \
+    void ember_gemm_direct_##SUFFIX##_##VARIANT(int64_t, int64_t, int64_t, T, const T *, int64_t,     \
+                                                int64_t, const T *, int64_t, int64_t, T, T *, int64_t);
+
+GEMM_DECLARE_VARIANT(float, f32, avx2)
+GEMM_DECLARE_VARIANT(double, f64, avx2)
+GEMM_DECLARE_VARIANT(float, f32, avx512)
+GEMM_DECLARE_VARIANT(double, f64, avx512)
+
+#endif

@@ -1,0 +1,13 @@
+// Private declarations shared by the vector math files (not part of the public headers).
+#ifndef EMBER_VECTOR_MATH_INTERNAL_H
+#define EMBER_VECTOR_MATH_INTERNAL_H
+
+#include "ember_elementwise.h"
+
+#if defined(__x86_64__)
+/// AVX2+FMA variant of `ember_unary_f32_vector`; call only when `ember_cpu_level() >= 1`.
+/// Returns 1 when it handled `op`, 0 for operations it leaves to the scalar loop.
+int ember_unary_f32_avx2(ember_unary_op op, const float *x, float *y, int64_t n, double p0, double p1);
+#endif
+
+#endif

@@ -1,0 +1,123 @@
+import CEmberKernels
+
+// Operators follow PyTorch: `+ - * /` broadcast and promote, comparisons return bool tensors.
+// A Swift scalar on either side is a "wrapped number": `x * 2` keeps x's dtype, as in PyTorch.
+// One generic overload per side (rather than one per scalar type) keeps expressions such as
+// `a * 2 + b / 3 - c` quick to type-check.
+
+extension Tensor {
+    /// A 0-d tensor from a Swift scalar that promotes like PyTorch's Python numbers.
+    convenience init<S: TensorElement>(wrapping scalar: S) {
+        let dtype: DType = S.dtype.isFloatingPoint ? .float64 : (S.dtype == .bool ? .bool : .int64)
+        let storage = TensorStorage(byteCount: 8)
+        ember_fill(dtype.cType, storage.pointer, 1, scalar.emberDouble)
+        if dtype == .int64, let value = scalar as? any BinaryInteger {
+            storage.pointer.storeBytes(of: Int64(value), as: Int64.self)   // exact beyond 2^53
+        }
+        self.init(storage: storage, layout: Layout(shape: [], strides: []), dtype: dtype, isWrappedNumber: true)
+    }
+
+    public static func + (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.apply(.add, rhs) }
+    public static func - (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.apply(.sub, rhs) }
+    public static func * (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.apply(.mul, rhs) }
+    public static func / (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.apply(.div, rhs) }
+    public static prefix func - (operand: Tensor) -> Tensor { operand.apply(.neg) }
+
+    public static func + <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.add, Tensor(wrapping: rhs)) }
+    public static func - <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.sub, Tensor(wrapping: rhs)) }
+    public static func * <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.mul, Tensor(wrapping: rhs)) }
+    public static func / <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.div, Tensor(wrapping: rhs)) }
+    public static func + <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { Tensor(wrapping: lhs).apply(.add, rhs) }
+    public static func - <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { Tensor(wrapping: lhs).apply(.sub, rhs) }
+    public static func * <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { Tensor(wrapping: lhs).apply(.mul, rhs) }
+    public static func / <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { Tensor(wrapping: lhs).apply(.div, rhs) }
+
+    public static func .== (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.compare(EMBER_EQ, rhs, name: "eq") }
+    public static func .!= (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.compare(EMBER_NE, rhs, name: "ne") }
+    public static func .< (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.compare(EMBER_LT, rhs, name: "lt") }
+    public static func .<= (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.compare(EMBER_LE, rhs, name: "le") }
+    public static func .> (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.compare(EMBER_GT, rhs, name: "gt") }
+    public static func .>= (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.compare(EMBER_GE, rhs, name: "ge") }
+    public static func .== <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs .== Tensor(wrapping: rhs) }
+    public static func .!= <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs .!= Tensor(wrapping: rhs) }
+    public static func .< <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs .< Tensor(wrapping: rhs) }
+    public static func .<= <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs .<= Tensor(wrapping: rhs) }
+    public static func .> <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs .> Tensor(wrapping: rhs) }
+    public static func .>= <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs .>= Tensor(wrapping: rhs) }
+
+    /// Elementwise logical and of bool tensors (bitwise and of integers is not provided).
+    public static func & (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.logicalAnd(rhs) }
+    /// Elementwise logical or of bool tensors.
+    public static func | (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.logicalOr(rhs) }
+    /// Elementwise logical exclusive or of bool tensors.
+    public static func ^ (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.logicalXor(rhs) }
+    /// Elementwise logical not.
+    public static prefix func ! (operand: Tensor) -> Tensor { operand.logicalNot() }
+}
+
+// MARK: - In-place operations
+
+extension Tensor {
+    /// Writes `value` into this tensor's memory (through views) and records the change.
+    /// In grad mode, a leaf that requires grad cannot be modified in place (PyTorch's rule);
+    /// a non-leaf takes the new value's history.
+    func assignInPlace(_ value: Tensor, op: String) {
+        if ThreadState.current.gradEnabled, let meta = autograd, meta.requiresGrad, meta.gradFunction == nil {
+            preconditionFailure("\(op): a leaf Variable that requires grad is being used in an in-place operation.")
+        }
+        precondition(Broadcast.shape(shape, value.shape, op: op) == shape,
+                     "\(op): output with shape \(shape) doesn't match the broadcast shape \(Broadcast.shape(shape, value.shape, op: op))")
+        CopyKernel.copy(from: value, into: self)
+        storage.bumpVersion()
+        if let valueMeta = value.autograd, valueMeta.gradFunction != nil, ThreadState.current.gradEnabled {
+            // Take over the history of the computed value: backward through this tensor
+            // now flows into the operation that produced its new contents.
+            let meta = autograd ?? AutogradMeta(requiresGrad: true)
+            meta.requiresGrad = true
+            meta.gradFunction = valueMeta.gradFunction
+            meta.outputIndex = valueMeta.outputIndex
+            autograd = meta
+        }
+    }
+
+    public static func += (lhs: Tensor, rhs: Tensor) { lhs.assignInPlace(lhs + rhs, op: "add_") }
+    public static func -= (lhs: Tensor, rhs: Tensor) { lhs.assignInPlace(lhs - rhs, op: "sub_") }
+    public static func *= (lhs: Tensor, rhs: Tensor) { lhs.assignInPlace(lhs * rhs, op: "mul_") }
+    public static func /= (lhs: Tensor, rhs: Tensor) { lhs.assignInPlace(lhs / rhs, op: "div_") }
+    public static func += <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.assignInPlace(lhs + rhs, op: "add_") }
+    public static func -= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.assignInPlace(lhs - rhs, op: "sub_") }
+    public static func *= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.assignInPlace(lhs * rhs, op: "mul_") }
+    public static func /= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.assignInPlace(lhs / rhs, op: "div_") }
+
+    /// In-place `self += alpha * other`; returns self.
+    @discardableResult
+    public func add_(_ other: Tensor, alpha: Double = 1) -> Tensor { assignInPlace(add(other, alpha: alpha), op: "add_"); return self }
+    /// In-place `self *= other`; returns self.
+    @discardableResult
+    public func mul_(_ other: Tensor) -> Tensor { assignInPlace(self * other, op: "mul_"); return self }
+    /// Sets every element to zero; returns self.
+    @discardableResult
+    public func zero_() -> Tensor { fill_(0) }
+    /// Sets every element to `value`; returns self.
+    @discardableResult
+    public func fill_<S: TensorElement>(_ value: S) -> Tensor {
+        assignInPlace(withoutGrad { Tensor(wrapping: value).to(dtype) }, op: "fill_")
+        return self
+    }
+    /// Copies `source` (broadcast, converted) into this tensor; returns self.
+    @discardableResult
+    public func copy_(_ source: Tensor) -> Tensor {
+        if GraphRecorder.shouldRecord(source) {
+            assignInPlace(source.to(dtype).expanded(to: shape).contiguous(), op: "copy_")
+        } else {
+            assignInPlace(source, op: "copy_")
+        }
+        return self
+    }
+    /// Clamps in place; returns self.
+    @discardableResult
+    public func clamp_(min: Double? = nil, max: Double? = nil) -> Tensor { assignInPlace(clamp(min: min, max: max), op: "clamp_"); return self }
+    /// Applies relu in place; returns self.
+    @discardableResult
+    public func relu_() -> Tensor { assignInPlace(relu(), op: "relu_"); return self }
+}

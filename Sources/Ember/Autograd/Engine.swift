@@ -1,0 +1,230 @@
+/// Runs backward passes over the recorded graph.
+///
+/// As in PyTorch's engine, dependencies are counted first (how many edges lead into each
+/// node from the part of the graph reachable from the roots), then a node runs once all of
+/// its consumers have delivered their gradients, so each node runs exactly once and
+/// gradients flowing into the same tensor are summed before they move on.
+enum AutogradEngine {
+    /// Gradients captured for `grad(of:withRespectTo:)` instead of accumulated into `.grad`.
+    private final class Capture {
+        let leaves: [ObjectIdentifier: Int]                 // leaf tensor -> input position
+        let nodeOutputs: [ObjectIdentifier: [(output: Int, input: Int)]]
+        var results: [Tensor?]
+        init(inputs: [Tensor]) {
+            var leaves: [ObjectIdentifier: Int] = [:]
+            var nodeOutputs: [ObjectIdentifier: [(output: Int, input: Int)]] = [:]
+            for (position, input) in inputs.enumerated() {
+                if let node = input.gradFunction {
+                    nodeOutputs[ObjectIdentifier(node), default: []].append((input.autograd!.outputIndex, position))
+                } else {
+                    leaves[ObjectIdentifier(input)] = position
+                }
+            }
+            self.leaves = leaves
+            self.nodeOutputs = nodeOutputs
+            self.results = Array(repeating: nil, count: inputs.count)
+        }
+    }
+
+    static func run(roots: [Tensor], gradients: [Tensor], retainGraph: Bool, createGraph: Bool,
+                    capturing inputs: [Tensor]? = nil) -> [Tensor?] {
+        let capture = inputs.map(Capture.init)
+        withGradMode(createGraph) {
+            execute(roots: roots, gradients: gradients, retainGraph: retainGraph,
+                    createGraph: createGraph, capture: capture)
+        }
+        return capture?.results ?? []
+    }
+
+    private static func execute(roots: [Tensor], gradients: [Tensor], retainGraph: Bool,
+                                createGraph: Bool, capture: Capture?) {
+        // 1. Count the edges into every node reachable from the roots.
+        var dependencies: [ObjectIdentifier: Int] = [:]
+        var stack: [Node] = roots.compactMap(\.gradFunction)
+        var seen = Set(stack.map(ObjectIdentifier.init))
+        while let node = stack.popLast() {
+            for case .function(let next, _)? in node.nextEdges {
+                let id = ObjectIdentifier(next)
+                dependencies[id, default: 0] += 1
+                if seen.insert(id).inserted { stack.append(next) }
+            }
+        }
+
+        // 2. Seed the root gradients.
+        var buffers: [ObjectIdentifier: [Tensor?]] = [:]
+        var ready: [Node] = []
+        for (root, gradient) in zip(roots, gradients) {
+            guard let meta = root.autograd, meta.requiresGrad else {
+                preconditionFailure("backward: element 0 of tensors does not require grad and does not have a grad_fn")
+            }
+            if let node = meta.gradFunction {
+                let id = ObjectIdentifier(node)
+                var buffer = buffers[id] ?? Array(repeating: nil, count: node.outputShapes.count)
+                buffer[meta.outputIndex] = buffer[meta.outputIndex].map { $0 + gradient } ?? gradient
+                buffers[id] = buffer
+                if dependencies[id, default: 0] == 0 && !ready.contains(where: { $0 === node }) { ready.append(node) }
+            } else {
+                deliver(gradient, toLeaf: root, createGraph: createGraph, capture: capture)
+            }
+        }
+
+        // 3. Run nodes whose gradients are complete.
+        while let node = ready.popLast() {
+            let id = ObjectIdentifier(node)
+            var outputGradients = buffers.removeValue(forKey: id) ?? []
+            runHooks(of: node, on: &outputGradients)
+            if let capture, let wanted = capture.nodeOutputs[id] {
+                for (output, position) in wanted { capture.results[position] = outputGradients[output] }
+            }
+            let inputGradients = apply(node, outputGradients: outputGradients,
+                                       retainGraph: retainGraph, createGraph: createGraph)
+            for (index, edge) in node.nextEdges.enumerated() {
+                guard let edge else { continue }
+                let gradient = inputGradients[index]
+                switch edge {
+                case .function(let next, let outputIndex):
+                    let nextID = ObjectIdentifier(next)
+                    if let gradient {
+                        var buffer = buffers[nextID] ?? Array(repeating: nil, count: next.outputShapes.count)
+                        buffer[outputIndex] = buffer[outputIndex].map { $0 + gradient } ?? gradient
+                        buffers[nextID] = buffer
+                    }
+                    let remaining = dependencies[nextID, default: 1] - 1
+                    dependencies[nextID] = remaining
+                    if remaining == 0 { ready.append(next) }
+                case .accumulate(let leaf):
+                    if let gradient { deliver(gradient, toLeaf: leaf, createGraph: createGraph, capture: capture) }
+                }
+            }
+        }
+    }
+
+    /// Calls the node's backward rule, filling missing output gradients with zeros and
+    /// checking what comes back.
+    private static func apply(_ node: Node, outputGradients: [Tensor?], retainGraph: Bool,
+                              createGraph: Bool) -> [Tensor?] {
+        if outputGradients.allSatisfy({ $0 == nil }) {
+            if !retainGraph { node.backwardFunction = nil }
+            return Array(repeating: nil, count: node.nextEdges.count)
+        }
+        guard let function = node.backwardFunction else {
+            preconditionFailure("backward: trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call backward(). Specify retainGraph: true if you need to backward through the graph a second time. (node: \(node.name))")
+        }
+        for saved in node.savedVersions where saved.storage.version != saved.version {
+            preconditionFailure("backward: one of the variables needed for gradient computation has been modified by an inplace operation: [\(saved.dtype) \(saved.shape)] is at version \(saved.storage.version); expected version \(saved.version) instead. It was saved by \(node.name)\(AnomalyReport.location(of: node))")
+        }
+        let gradients = outputGradients.enumerated().map { index, gradient in
+            gradient ?? Tensor.zeros(node.outputShapes[index], dtype: node.outputDTypes[index])
+        }
+        let outputs = createGraph ? reattachedOutputs(of: node) : node.savedOutputs
+        var inputGradients = function(BackwardContext(gradOutputs: gradients, outputs: outputs))
+        if !retainGraph {
+            node.backwardFunction = nil
+            node.savedOutputs = []
+        }
+        precondition(inputGradients.count == node.nextEdges.count,
+                     "backward: function \(node.name) returned \(inputGradients.count) gradients, expected \(node.nextEdges.count)")
+        for index in inputGradients.indices {
+            guard let gradient = inputGradients[index] else { continue }
+            precondition(gradient.shape == node.inputShapes[index],
+                         "backward: function \(node.name) returned an invalid gradient at index \(index) - got \(gradient.shape) but expected shape compatible with \(node.inputShapes[index])")
+            if gradient.dtype != node.inputDTypes[index] {
+                inputGradients[index] = gradient.to(node.inputDTypes[index])
+            }
+            if AnomalyMode.isEnabled { AnomalyReport.check(gradient, producedBy: node, inputIndex: index) }
+        }
+        return inputGradients
+    }
+
+    /// Saved outputs that point back at their node, so a backward rule that reads its own
+    /// output is itself differentiable (needed for create_graph). They exist only during
+    /// this backward call, so they create no lasting cycle.
+    private static func reattachedOutputs(of node: Node) -> [Tensor] {
+        node.savedOutputs.enumerated().map { index, saved in
+            let output = saved.detach()
+            let meta = AutogradMeta(requiresGrad: true)
+            meta.gradFunction = node
+            meta.outputIndex = index
+            output.autograd = meta
+            return output
+        }
+    }
+
+    private static func runHooks(of node: Node, on gradients: inout [Tensor?]) {
+        guard !node.outputHooks.isEmpty else { return }
+        for (index, hooks) in node.outputHooks {
+            guard var gradient = gradients[index] else { continue }
+            for hook in hooks { if let replaced = hook(gradient) { gradient = replaced } }
+            gradients[index] = gradient
+        }
+    }
+
+    private static func deliver(_ incoming: Tensor, toLeaf leaf: Tensor, createGraph: Bool, capture: Capture?) {
+        guard let meta = leaf.autograd else { return }
+        var gradient = incoming
+        for hook in meta.leafHooks { if let replaced = hook(gradient) { gradient = replaced } }
+        if let capture {
+            if let position = capture.leaves[ObjectIdentifier(leaf)] {
+                capture.results[position] = capture.results[position].map { $0 + gradient } ?? gradient
+            }
+            return
+        }
+        if gradient.dtype != leaf.dtype { gradient = gradient.to(leaf.dtype) }
+        if let existing = meta.grad {
+            meta.grad = createGraph ? existing + gradient : withoutGrad { existing + gradient }
+        } else {
+            // A fresh tensor, not a view of another gradient, so later in-place updates
+            // of `.grad` (optimizers) cannot write into someone else's memory.
+            meta.grad = createGraph ? gradient : gradient.detach().contiguousCopy()
+        }
+        for hook in meta.postAccumulateHooks { hook(meta.grad!) }
+    }
+}
+
+extension Tensor {
+    /// Computes the gradient of this tensor with respect to every leaf that requires grad
+    /// and adds it to their `.grad`. The tensor must hold a single element.
+    ///
+    ///     let loss = (w * x).sum()
+    ///     loss.backward()
+    ///     print(w.grad!)
+    public func backward(retainGraph: Bool = false, createGraph: Bool = false) {
+        precondition(count == 1, "backward: grad can be implicitly created only for scalar outputs (got shape \(shape)); pass gradient:")
+        backward(gradient: Tensor.ones(shape, dtype: dtype), retainGraph: retainGraph, createGraph: createGraph)
+    }
+
+    /// Backward from a non-scalar tensor, seeded with `gradient` (same shape).
+    public func backward(gradient: Tensor, retainGraph: Bool = false, createGraph: Bool = false) {
+        precondition(gradient.shape == shape, "backward: gradient has shape \(gradient.shape) but the tensor has shape \(shape)")
+        _ = AutogradEngine.run(roots: [self], gradients: [gradient], retainGraph: retainGraph || createGraph,
+                           createGraph: createGraph)
+    }
+}
+
+/// Returns the gradients of `outputs` with respect to `inputs` without touching `.grad`
+/// (PyTorch's `torch.autograd.grad`).
+///
+///     let (dx) = grad(of: [y], withRespectTo: [x], createGraph: true)[0]!
+/// - Parameters:
+///   - gradOutputs: seeds, one per output (defaults to ones for single-element outputs).
+///   - allowUnused: when false, an input that does not influence the outputs is an error.
+public func grad(of outputs: [Tensor], withRespectTo inputs: [Tensor], gradOutputs: [Tensor]? = nil,
+                 retainGraph: Bool? = nil, createGraph: Bool = false,
+                 allowUnused: Bool = false) -> [Tensor?] {
+    for input in inputs {
+        precondition(input.requiresGrad, "grad: one of the differentiated Tensors does not require grad")
+    }
+    let seeds = gradOutputs ?? outputs.map { output in
+        precondition(output.count == 1, "grad: grad can be implicitly created only for scalar outputs (got shape \(output.shape))")
+        return Tensor.ones(output.shape, dtype: output.dtype)
+    }
+    let results = AutogradEngine.run(roots: outputs, gradients: seeds,
+                                     retainGraph: retainGraph ?? createGraph,
+                                     createGraph: createGraph, capturing: inputs)
+    if !allowUnused {
+        for (index, result) in results.enumerated() where result == nil {
+            preconditionFailure("grad: one of the differentiated Tensors (input \(index)) appears to not have been used in the graph. Set allowUnused: true if this is the desired behavior.")
+        }
+    }
+    return results
+}
