@@ -117,9 +117,10 @@ func checkGEMM<Kernels: GEMMKernels>(
             }
         }
         for j in 0..<n {
-            let old = Double(original[i * crs + j])
-            let expected = alpha * sums[j] + (beta == 0 ? 0 : beta * old)
-            let tolerance = 4 * epsilon * (Double(k + 2) * abs(alpha) * magnitudes[j] + abs(beta * old)) + 1e-30
+            // beta == 0 ignores the old C, NaN included.
+            let scaledOld = beta == 0 ? 0 : beta * Double(original[i * crs + j])
+            let expected = alpha * sums[j] + scaledOld
+            let tolerance = 4 * epsilon * (Double(k + 2) * abs(alpha) * magnitudes[j] + abs(scaledOld)) + 1e-30
             let actual = Double(c[i * crs + j])
             if !(abs(actual - expected) <= tolerance) {
                 failures += 1
