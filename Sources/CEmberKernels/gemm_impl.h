@@ -101,12 +101,28 @@
         }                                                                                            \
     }                                                                                                \
                                                                                                      \
-    /* Without packing: each row of C is first scaled by beta (or cleared, never read, when beta */ \
-    /* is 0), then accumulated either as rows of B (axpy, contiguous when B's columns are) or as  */ \
-    /* dot products down the columns of B.                                                        */ \
+    /* Dot product of two contiguous vectors in 32 independent partial sums, so that clang       */ \
+    /* vectorises it (a single running sum is a chain of dependent adds it may not reorder).      */ \
+    GEMM_INLINE T dot_##SUFFIX(const T *restrict x, const T *restrict y, int64_t k) {                \
+        T partial[32] = {0};                                                                         \
+        int64_t p = 0;                                                                               \
+        for (; p + 32 <= k; p += 32)                                                                 \
+            for (int l = 0; l < 32; l++) partial[l] += x[p + l] * y[p + l];                          \
+        T sum = 0;                                                                                   \
+        for (; p < k; p++) sum += x[p] * y[p];                                                       \
+        for (int l = 0; l < 32; l++) sum += partial[l];                                              \
+        return sum;                                                                                  \
+    }                                                                                                \
+                                                                                                     \
+    /* Without packing, for tiny products and for matrix-vector shapes, where packing would cost */ \
+    /* as much as the multiplication. Each row of C is first scaled by beta (or cleared, never   */ \
+    /* read, when beta is 0), then accumulated either as rows of B (axpy, contiguous when B's    */ \
+    /* columns are), as contiguous dot products (A row-major with B transposed, the layout of a  */ \
+    /* linear layer's x·Wᵀ), or element by element for any other strides.                        */ \
     void GEMM_NAME(ember_gemm_direct_##SUFFIX)(int64_t m, int64_t n, int64_t k, T alpha, const T *a, \
                                                int64_t ars, int64_t acs, const T *b, int64_t brs,    \
                                                int64_t bcs, T beta, T *c, int64_t crs) {             \
+        const int use_dot = acs == 1 && brs == 1 && (bcs != 1 || n < 8);                             \
         for (int64_t i = 0; i < m; i++) {                                                            \
             T *restrict row = c + i * crs;                                                           \
             if (beta == 0) {                                                                         \
@@ -116,7 +132,9 @@
             }                                                                                        \
             if (k == 0 || alpha == 0) continue;                                                      \
             const T *a_row = a + i * ars;                                                            \
-            if (bcs == 1) {                                                                          \
+            if (use_dot) {                                                                           \
+                for (int64_t j = 0; j < n; j++) row[j] += alpha * dot_##SUFFIX(a_row, b + j * bcs, k); \
+            } else if (bcs == 1) {                                                                   \
                 for (int64_t p = 0; p < k; p++) {                                                    \
                     const T scale = alpha * a_row[p * acs];                                          \
                     const T *restrict b_row = b + p * brs;                                           \

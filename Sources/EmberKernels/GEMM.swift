@@ -70,29 +70,46 @@ public enum GEMM {
         precondition(problem.m >= 0 && problem.n >= 0 && problem.k >= 0, "GEMM: negative size")
         if problem.m == 0 || problem.n == 0 { return }
         let config = Kernels.config(level: level)
-        // k == 0 and alpha == 0 leave C = beta * C, which the direct loop does without reading A or B.
         let work = problem.m * problem.n * problem.k
-        if work <= directLimit || problem.alpha == 0 {
-            Kernels.direct(config, problem)
-            return
+        let threads = work < parallelLimit ? 1 : threads
+        // k == 0 and alpha == 0 leave C = beta * C, which the direct loop does without reading A or B.
+        if work <= directLimit || problem.alpha == 0 || isVectorShaped(problem) {
+            split(problem, threads: threads, columnTile: 8, rowTile: 1) { Kernels.direct(config, $0) }
+        } else {
+            split(problem, threads: threads, columnTile: Int(config.nr), rowTile: Int(config.mr)) {
+                multiplyBlocked($0, config: config, kernels: kernels)
+            }
         }
-        // One rectangle of C per thread, cut along whole micro-tiles of the longer side.
+    }
+
+    /// Matrix-vector products (one or two rows or columns of C) whose strides let the direct loop
+    /// stream B once at memory speed; packing B would double that traffic for no reuse.
+    static func isVectorShaped<Scalar>(_ p: GEMMProblem<Scalar>) -> Bool {
+        let contiguousDots = p.aColumnStride == 1 && p.bRowStride == 1
+        return (p.m <= 2 && (p.bColumnStride == 1 || contiguousDots)) || (p.n <= 2 && contiguousDots)
+    }
+
+    /// Runs `body` on one rectangle of C per thread, cut along whole tiles of C's longer side
+    /// (columns when C is at least as wide as tall). Each rectangle is a full-depth product.
+    static func split<Scalar>(
+        _ problem: GEMMProblem<Scalar>, threads: Int, columnTile: Int, rowTile: Int,
+        _ body: (GEMMProblem<Scalar>) -> Void
+    ) {
         let splitColumns = problem.n >= problem.m
-        let tile = Int(splitColumns ? config.nr : config.mr)
+        let tile = splitColumns ? columnTile : rowTile
         let length = splitColumns ? problem.n : problem.m
         let tiles = (length + tile - 1) / tile
-        let parts = work < parallelLimit ? 1 : min(threads, tiles)
+        let parts = min(threads, tiles)
         if parts <= 1 {
-            multiplyBlocked(problem, config: config, kernels: kernels)
+            body(problem)
             return
         }
         ParallelLoop.run(count: parts, grain: 1) { chunk in
             for part in chunk {
                 let range = min(tiles * part / parts * tile, length)..<min(tiles * (part + 1) / parts * tile, length)
-                let block = splitColumns
+                body(splitColumns
                     ? problem.block(rows: 0..<problem.m, columns: range)
-                    : problem.block(rows: range, columns: 0..<problem.n)
-                multiplyBlocked(block, config: config, kernels: kernels)
+                    : problem.block(rows: range, columns: 0..<problem.n))
             }
         }
     }

@@ -264,6 +264,25 @@ struct GEMMTests {
         checkGEMM(Float64GEMMKernels.self, m: 130, n: 41, k: 170, path: .driver(level: 0, threads: 3))
     }
 
+    @Test("matrix-vector shapes (direct loop, axpy and dot forms) in every layout", arguments: TestMatrixLayout.allCases)
+    func vectorShapes(bLayout: TestMatrixLayout) {
+        for aLayout in TestMatrixLayout.allCases {
+            for (m, n, k) in [(1, 150, 100), (2, 64, 33), (150, 1, 100), (77, 2, 65)] {
+                for level in allLevels {
+                    checkGEMM(Float32GEMMKernels.self, m: m, n: n, k: k, alpha: 0.5, beta: 1, a: aLayout, b: bLayout,
+                              path: .driver(level: level, threads: 1))
+                }
+                checkGEMM(Float64GEMMKernels.self, m: m, n: n, k: k, a: aLayout, b: bLayout, nanC: true)
+            }
+        }
+        // Above the parallel threshold: the direct loop splits columns, or rows, across threads.
+        if bLayout == .rowMajor {
+            checkGEMM(Float32GEMMKernels.self, m: 1, n: 1800, k: 500, path: .driver(level: -1, threads: 2))
+        } else if bLayout == .transposed {
+            checkGEMM(Float64GEMMKernels.self, m: 1800, n: 1, k: 500, b: bLayout, path: .driver(level: -1, threads: 2))
+        }
+    }
+
     @Test("a larger product through the public API")
     func larger() {
         checkGEMM(Float32GEMMKernels.self, m: 300, n: 200, k: 150, alpha: 0.5, beta: 2)
