@@ -34,12 +34,24 @@ DEFINE_PORTABLE_MICRO(double, f64, GEMM_MR_F64, GEMM_NR_F64)
 // Blocking: kc x nr of B (one micro-panel) fits L1 with room for A's micro-panel; mc x kc of A
 // fits in half of a 512 KiB L2; kc x nc of B fits comfortably in a shared L3. The portable
 // sizes are the AVX2 ones scaled to their tiles.
+ember_gemm_config ember_gemm_config_f32x(int level);
+ember_gemm_config ember_gemm_config_f64x(int level);
 static int usable_level(int level) {
     const int best = ember_cpu_level();
     return level < 0 || level > best ? best : level;
 }
 
-ember_gemm_config ember_gemm_config_f32(int level) {
+#include <stdlib.h>
+static ember_gemm_config tune(ember_gemm_config c) {
+    const char *v;
+    if ((v = getenv("GEMM_MC"))) c.mc = atoi(v);
+    if ((v = getenv("GEMM_KC"))) c.kc = atoi(v);
+    if ((v = getenv("GEMM_NC"))) c.nc = atoi(v);
+    return c;
+}
+ember_gemm_config ember_gemm_config_f32(int level) { return tune(ember_gemm_config_f32x(level)); }
+ember_gemm_config ember_gemm_config_f64(int level) { return tune(ember_gemm_config_f64x(level)); }
+ember_gemm_config ember_gemm_config_f32x(int level) {
     switch (usable_level(level)) {
 #if defined(__x86_64__)
     case 2: return (ember_gemm_config){2, 12, 32, 144, 256, 4096};
@@ -49,7 +61,7 @@ ember_gemm_config ember_gemm_config_f32(int level) {
     }
 }
 
-ember_gemm_config ember_gemm_config_f64(int level) {
+ember_gemm_config ember_gemm_config_f64x(int level) {
     switch (usable_level(level)) {
 #if defined(__x86_64__)
     case 2: return (ember_gemm_config){2, 12, 16, 144, 192, 2048};
