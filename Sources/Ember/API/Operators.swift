@@ -10,11 +10,12 @@ extension Tensor {
     convenience init<S: TensorElement>(wrapping scalar: S) {
         let dtype: DType = S.dtype.isFloatingPoint ? .float64 : (S.dtype == .bool ? .bool : .int64)
         let storage = TensorStorage(byteCount: 8)
-        ember_fill(dtype.cType, storage.pointer, 1, scalar.emberDouble)
-        if dtype == .int64, let value = scalar as? any BinaryInteger {
-            storage.pointer.storeBytes(of: Int64(value), as: Int64.self)   // exact beyond 2^53
+        switch dtype {
+        case .float64: storage.pointer.storeBytes(of: scalar.emberDouble, as: Double.self)
+        case .int64: storage.pointer.storeBytes(of: scalar.emberInt64, as: Int64.self)   // exact beyond 2^53
+        default: storage.pointer.storeBytes(of: scalar.emberInt64 != 0, as: Bool.self)
         }
-        self.init(storage: storage, layout: Layout(shape: [], strides: []), dtype: dtype, isWrappedNumber: true)
+        self.init(storage: storage, layout: Layout.scalar, dtype: dtype, isWrappedNumber: true)
     }
 
     public static func + (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.apply(.add, rhs) }

@@ -67,8 +67,10 @@ public final class Node: @unchecked Sendable, CustomStringConvertible {
         moveReferences(to: state)
         if state.isDrainingReleases { return }
         state.isDrainingReleases = true
-        while !state.pendingReleases.isEmpty {
-            _ = state.pendingReleases.popLast()
+        // Each item is released at the end of its iteration, outside the access to the
+        // list, since releasing it runs more deinits that append to the same list.
+        while let item = state.pendingReleases.popLast() {
+            withExtendedLifetime(item) {}
         }
         state.isDrainingReleases = false
     }

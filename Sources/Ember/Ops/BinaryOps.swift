@@ -65,7 +65,9 @@ extension Tensor {
         let computeType = resultType.computeType
         let a = dtype == computeType ? self : withoutGrad { self.to(computeType) }
         let b = other.dtype == computeType ? other : withoutGrad { other.to(computeType) }
-        var result = Tensor(uninitializedShape: shape, dtype: computeType)
+        var result = shape == a.shape ? Tensor(uninitializedLike: a, dtype: computeType)
+            : shape == b.shape ? Tensor(uninitializedLike: b, dtype: computeType)
+            : Tensor(uninitializedShape: shape, dtype: computeType)
         ElementwiseKernel.binary(operation.kernel, a, b, into: result)
         if computeType != resultType { result = withoutGrad { result.to(resultType) } }
 

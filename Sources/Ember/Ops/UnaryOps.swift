@@ -103,7 +103,7 @@ extension Tensor {
         }
         if input.dtype != resultType { input = withoutGrad { input.to(resultType) } }
         input = withoutGrad { input.contiguous() }
-        var result = Tensor(uninitializedShape: shape, dtype: resultType)
+        var result = Tensor(uninitializedLike: input, dtype: resultType)
         ElementwiseKernel.unary(operation.kernel, input, into: result, parameters: parameters)
         if dtype == .float16 || dtype == .bfloat16 { result = withoutGrad { result.to(dtype) } }
 
