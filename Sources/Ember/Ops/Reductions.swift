@@ -1,3 +1,5 @@
+import EmberKernels
+
 /// Reductions: sum, prod, max/min (values and indices), amax/amin, argmax/argmin, all/any.
 /// Statistics built from them (mean, variance, norm, logsumexp) are in Statistics.swift.
 ///
@@ -100,7 +102,7 @@ struct ReductionLayout {
 extension Tensor {
     /// Runs `op` over `axes` without recording: the forward half of every reduction.
     /// 16-bit floats compute in float32 and round the result back.
-    func reduced(_ op: ReduceOp, axes: [Int], keepDim: Bool) -> Tensor {
+    func reduced(_ op: ReductionOp, axes: [Int], keepDim: Bool) -> Tensor {
         let isHalf = dtype == .float16 || dtype == .bfloat16
         let input = isHalf ? withoutGrad { self.to(.float32) } : self
         let layout = ReductionLayout(input, axes: axes)

@@ -1,3 +1,5 @@
+import EmberKernels
+
 /// softmax and log-softmax along one dimension, each one kernel call forward and one fused
 /// backward rule (rather than composing exp, sum and div, which would record four nodes and
 /// keep three intermediates alive for backward).

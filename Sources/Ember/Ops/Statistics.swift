@@ -1,3 +1,5 @@
+import EmberKernels
+
 /// Statistics composed from the primitive reductions: mean, variance, std, norm, logsumexp.
 /// mean and variance are written in Tensor ops, so their gradients (of any order) come from
 /// sum's; norm (p = 2) and logsumexp have their own forward and backward for stability.
@@ -71,7 +73,7 @@ extension Tensor {
         if p == 1 { return abs().sum(dims: dims, keepDim: keepDim) }
         if p == .infinity { return abs().amax(dims: dims, keepDim: keepDim) }
         if p != 2 { return abs().pow(p).sum(dims: dims, keepDim: keepDim).pow(1 / p) }
-        let result = withoutGrad { reduced(.sumSquares, axes: axes, keepDim: keepDim).sqrt() }
+        let result = withoutGrad { reduced(.sumOfSquares, axes: axes, keepDim: keepDim).sqrt() }
         if GraphRecorder.shouldRecord(self) {
             let x = self, inputShape = shape
             GraphRecorder.record("norm", inputs: [x], outputs: [result], saved: [x], savesOutputs: true) { context in
