@@ -102,9 +102,9 @@ enum ReductionTable {
         // One zero in the first row, two in the second, none in the third.
         let x = Tensor([[1.5, 0, 2], [0, 3, 0], [1, -2, 0.5]] as [[Double]]).requiresGrad_()
         let result = gradcheck({ $0[0].prod(dims: [1]) }, inputs: [x])
-        #expect(result.passed, result.report)
+        #expect(result.passed, "\(result.report)")
         let all = gradcheck({ $0[0].prod() }, inputs: [Tensor([2, 0, 3] as [Double]).requiresGrad_()])
-        #expect(all.passed, all.report)
+        #expect(all.passed, "\(all.report)")
         let y = Tensor([2, 0, 3] as [Double]).requiresGrad_()
         y.prod().backward()
         expectClose(y.grad!, Tensor([0, 6, 0] as [Double]))
@@ -139,7 +139,7 @@ enum ReductionTable {
         }
         let zeros = Tensor([[1.5, 0, 0.5, 3], [0, 1.1, 0, 2]] as [[Double]]).requiresGrad_()
         let result = gradcheck({ $0[0].cumprod(dim: 1) }, inputs: [zeros])
-        #expect(result.passed, result.report)
+        #expect(result.passed, "\(result.report)")
         #expect(gradgradcheck({ $0[0].cumsum(dim: 1) }, inputs: [x]).passed)
     }
 
@@ -151,9 +151,9 @@ enum ReductionTable {
             #expect(layout.source.storage === x.storage, "axes \(axes)")
         }
         #expect(ReductionLayout(x, axes: [1]).inner == 6)
-        // A transposed view reduced along its first axis is the original's last axis.
-        let t = x.transposed(0, 2)
-        #expect(ReductionLayout(t, axes: [0]).source.storage === x.storage)
+        // A transposed matrix reduced along its first axis is the original's last axis.
+        let m = Tensor.randn([5, 6])
+        #expect(ReductionLayout(m.t, axes: [0]).source.storage === m.storage)
         // Scattered axes of a contiguous tensor need one copy.
         #expect(ReductionLayout(x, axes: [0, 2]).source.storage !== x.storage)
     }
