@@ -96,6 +96,17 @@ extension Tensor {
         let x = dtype.isIntegral ? withoutGrad { self.to(DType.defaultFloat) } : self
         let axes = reductionDims(dims, op: "logsumexp()")
         let result = withoutGrad {
+            // Fast path: reduced axes innermost in memory (the usual logits[..., classes] case)
+            // go straight to the fused row kernel, one pass with no temporaries.
+            let layout = ReductionLayout(x, axes: axes)
+            if layout.inner == 1 && (x.dtype == .float32 || x.dtype == .float64) {
+                let output = Tensor(uninitializedShape: reducedShape(axes, keepDim: keepDim), dtype: x.dtype)
+                if output.count > 0 {
+                    ReductionKernel.logSumExpRows(x.dtype, UnsafeRawPointer(layout.source.baseAddress), rows: layout.outer,
+                                                  n: layout.n, output.baseAddress)
+                }
+                return output
+            }
             let maximum = x.reduced(.max, axes: axes, keepDim: true)
             // Infinite maxima (all -inf, or a +inf) would give inf - inf; shift by 0 there instead.
             let shift = Tensor.where(maximum.isFinite(), maximum, Tensor(wrapping: 0.0))
