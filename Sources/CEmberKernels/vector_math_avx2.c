@@ -7,7 +7,8 @@
 //
 // Method, shared by all functions: classic range reduction plus a short polynomial whose
 // coefficients were fitted (weighted least squares, Lawson iterations, coefficients rounded to
-// float) by tools/fit.py in the scratch package; they are not copied from another library.
+// float) with a small numpy/mpmath script kept outside the repo (/work/scratch-math/tools); they
+// are not copied from another library.
 // - exp(h + l): k = round((h + l) / ln 2), r = h - k ln2_hi - k ln2_lo + l (Cody-Waite, the first
 //   step exact), exp(r) - 1 = r + r^2/2 + r^3 P(r) on |r| <= ln2/2, then the scale 2^k is applied
 //   as two factors 2^(k/2) 2^(k - k/2), so that k down to -252 gives correctly rounded denormals
