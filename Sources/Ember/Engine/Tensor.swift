@@ -89,7 +89,7 @@ public final class Tensor: @unchecked Sendable {
     /// Normalises a possibly negative dimension, stopping with a message naming `op`.
     func normalizedDim(_ dim: Int, op: String, rank: Int? = nil) -> Int {
         let rank = rank ?? self.rank
-        let bound = max(rank, 1)
+        let bound = Swift.max(rank, 1)
         precondition(dim >= -bound && dim < bound,
                      "\(op): dimension out of range (expected to be in range of [\(-bound), \(bound - 1)], but got \(dim)) for a tensor of shape \(shape)")
         return dim < 0 ? dim + bound : dim
