@@ -189,7 +189,9 @@ extension Tensor {
     public func select(dim: Int, index: Int) -> Tensor {
         let d = normalizedDim(dim, op: "select")
         var components = [SliceComponent](repeating: .range(start: 0, end: Int.max, step: 1), count: rank)
-        components[d] = .index(index)
+        let size = shape[d]
+        precondition(index >= -size && index < size, "select: index \(index) out of range for tensor of size \(shape) at dimension \(d)")
+        components[d] = .index(index < 0 ? index + size : index)
         return sliced(components)
     }
 }
