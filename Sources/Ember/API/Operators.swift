@@ -64,9 +64,9 @@ extension Tensor {
     /// a non-leaf takes the new value's history.
     func assignInPlace(_ value: Tensor, op: String) {
         if ThreadState.current.gradEnabled, let meta = autograd, meta.requiresGrad, meta.gradFunction == nil {
-            preconditionFailure("\(op): a leaf Variable that requires grad is being used in an in-place operation.")
+            emberFailure("\(op): a leaf Variable that requires grad is being used in an in-place operation.")
         }
-        precondition(Broadcast.shape(shape, value.shape, op: op) == shape,
+        emberPrecondition(Broadcast.shape(shape, value.shape, op: op) == shape,
                      "\(op): output with shape \(shape) doesn't match the broadcast shape \(Broadcast.shape(shape, value.shape, op: op))")
         CopyKernel.copy(from: value, into: self)
         storage.bumpVersion()

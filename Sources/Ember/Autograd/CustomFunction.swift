@@ -43,7 +43,7 @@ extension AutogradFunction {
         let differentiable = distinct.filter { output in !context.nonDifferentiable.contains { $0 === output } }
         GraphRecorder.record(name, inputs: inputs, outputs: differentiable, saved: context.savedTensors) { nodeContext in
             let gradients = backward(context, nodeContext.gradOutputs)
-            precondition(gradients.count == inputs.count,
+            emberPrecondition(gradients.count == inputs.count,
                          "\(name).backward: returned \(gradients.count) gradients but forward had \(inputs.count) inputs")
             return gradients
         }

@@ -80,7 +80,7 @@ enum Broadcast {
             } else if x == 1 {
                 result[i] = y
             } else {
-                preconditionFailure("\(op): the size of tensor a (\(x)) must match the size of tensor b (\(y)) at non-singleton dimension \(i); shapes \(a) and \(b) cannot be broadcast")
+                emberFailure("\(op): the size of tensor a (\(x)) must match the size of tensor b (\(y)) at non-singleton dimension \(i); shapes \(a) and \(b) cannot be broadcast")
             }
         }
         return result

@@ -90,7 +90,7 @@ public final class Tensor: @unchecked Sendable {
     func normalizedDim(_ dim: Int, op: String, rank: Int? = nil) -> Int {
         let rank = rank ?? self.rank
         let bound = Swift.max(rank, 1)
-        precondition(dim >= -bound && dim < bound,
+        emberPrecondition(dim >= -bound && dim < bound,
                      "\(op): dimension out of range (expected to be in range of [\(-bound), \(bound - 1)], but got \(dim)) for a tensor of shape \(shape)")
         return dim < 0 ? dim + bound : dim
     }
@@ -170,7 +170,7 @@ extension Tensor {
     ///
     ///     Tensor([[3.5]] as [[Double]]).item(as: Double.self)   // 3.5
     public func item<T: TensorElement>(as type: T.Type = T.self) -> T {
-        precondition(count == 1, "item: a Tensor with \(count) elements cannot be converted to a scalar (shape \(shape))")
+        emberPrecondition(count == 1, "item: a Tensor with \(count) elements cannot be converted to a scalar (shape \(shape))")
         return scalars(as: T.self)[0]
     }
 

@@ -68,7 +68,7 @@ extension Tensor {
     private func scatter(dim: Int, index: Tensor, source: Tensor, accumulate: Bool, op: String) -> Tensor {
         let axis = normalizedDim(dim, op: op)
         let index = IndexKernel.checkedIndex(index, op: op)
-        precondition(source.dtype == dtype, "\(op): expected self.dtype to be equal to source.dtype, but got \(dtype) and \(source.dtype)")
+        emberPrecondition(source.dtype == dtype, "\(op): expected self.dtype to be equal to source.dtype, but got \(dtype) and \(source.dtype)")
         IndexKernel.checkShapes(op: op, axis: axis, index: index, input: self, source: source)
         let result = withoutGrad { contiguousCopy() }
         if accumulate {
@@ -101,7 +101,7 @@ extension Tensor {
     ///
     ///     x.indexSelect(dim: 0, index: Tensor([2, 0] as [Int]))   // rows 2 and 0
     public func indexSelect(dim: Int, index: Tensor) -> Tensor {
-        precondition(index.rank <= 1, "indexSelect: index should have at most one dimension, but got shape \(index.shape)")
+        emberPrecondition(index.rank <= 1, "indexSelect: index should have at most one dimension, but got shape \(index.shape)")
         let positions = IndexKernel.checkedIndex(index, op: "indexSelect").reshaped([-1])
         if rank == 0 {
             _ = normalizedDim(dim, op: "indexSelect")
@@ -119,7 +119,7 @@ extension Tensor {
     ///
     ///     x.maskedFill(x .< 0, 0)
     public func maskedFill(_ mask: Tensor, _ value: Double) -> Tensor {
-        precondition(mask.dtype == .bool, "maskedFill: expected mask to be a bool tensor, but got dtype \(mask.dtype)")
+        emberPrecondition(mask.dtype == .bool, "maskedFill: expected mask to be a bool tensor, but got dtype \(mask.dtype)")
         _ = Broadcast.shape(shape, mask.shape, op: "maskedFill")
         return Tensor.where(mask, Tensor.full([], value, dtype: dtype), self)
     }
@@ -129,7 +129,7 @@ extension Tensor {
     ///
     ///     x.maskedSelect(x .> 0)
     public func maskedSelect(_ mask: Tensor) -> Tensor {
-        precondition(mask.dtype == .bool, "maskedSelect: expected mask to be a bool tensor, but got dtype \(mask.dtype)")
+        emberPrecondition(mask.dtype == .bool, "maskedSelect: expected mask to be a bool tensor, but got dtype \(mask.dtype)")
         let shape = Broadcast.shape(self.shape, mask.shape, op: "maskedSelect")
         let flags = withoutGrad { mask.expanded(to: shape).scalars(as: Bool.self) }
         let positions = flags.indices.filter { flags[$0] }
@@ -159,10 +159,10 @@ extension Tensor {
     /// `self` with the mask's dimensions flattened into one, and the flat positions where the
     /// mask is true.
     private func maskedRows(_ mask: Tensor) -> (rows: Tensor, positions: [Int]) {
-        precondition(mask.dtype == .bool, "index: tensors used as indices must be bool masks, but got dtype \(mask.dtype) (use indexSelect or gather for integer indices)")
-        precondition(mask.rank <= rank, "index: too many indices for tensor of dimension \(rank) (mask of shape \(mask.shape))")
+        emberPrecondition(mask.dtype == .bool, "index: tensors used as indices must be bool masks, but got dtype \(mask.dtype) (use indexSelect or gather for integer indices)")
+        emberPrecondition(mask.rank <= rank, "index: too many indices for tensor of dimension \(rank) (mask of shape \(mask.shape))")
         for d in 0..<mask.rank where mask.shape[d] != shape[d] {
-            preconditionFailure("index: the shape of the mask \(mask.shape) at index \(d) does not match the shape of the indexed tensor \(shape) at index \(d)")
+            emberFailure("index: the shape of the mask \(mask.shape) at index \(d) does not match the shape of the indexed tensor \(shape) at index \(d)")
         }
         let flags = withoutGrad { mask.scalars(as: Bool.self) }
         let positions = flags.indices.filter { flags[$0] }
@@ -174,15 +174,15 @@ extension Tensor {
     ///
     ///     Tensor([0, 2] as [Int]).oneHot(numClasses: 3)   // [[1, 0, 0], [0, 0, 1]]
     public func oneHot(numClasses: Int = -1) -> Tensor {
-        precondition(dtype == .int64 || dtype == .int32, "oneHot: expected an int64 tensor of class indices, but got dtype \(dtype)")
+        emberPrecondition(dtype == .int64 || dtype == .int32, "oneHot: expected an int64 tensor of class indices, but got dtype \(dtype)")
         let values = scalars(as: Int64.self)
-        precondition(numClasses >= 0 || !values.isEmpty, "oneHot: can not infer the number of classes from an empty tensor")
+        emberPrecondition(numClasses >= 0 || !values.isEmpty, "oneHot: can not infer the number of classes from an empty tensor")
         let classes = numClasses >= 0 ? numClasses : Int(values.max()! + 1)
         let result = Tensor.zeros(shape + [classes], dtype: .int64)
         let output = result.baseAddress.assumingMemoryBound(to: Int64.self)
         for (i, value) in values.enumerated() {
-            precondition(value >= 0, "oneHot: class values must be non-negative, but got \(value)")
-            precondition(value < classes, "oneHot: class values must be smaller than numClasses (\(classes)), but got \(value)")
+            emberPrecondition(value >= 0, "oneHot: class values must be non-negative, but got \(value)")
+            emberPrecondition(value < classes, "oneHot: class values must be smaller than numClasses (\(classes)), but got \(value)")
             output[i * classes + Int(value)] = 1
         }
         return result
@@ -194,7 +194,7 @@ extension Tensor {
 enum IndexKernel {
     /// The index as int64, or a message naming `op` when it is not an integer tensor.
     static func checkedIndex(_ index: Tensor, op: String) -> Tensor {
-        precondition(index.dtype == .int64 || index.dtype == .int32,
+        emberPrecondition(index.dtype == .int64 || index.dtype == .int32,
                      "\(op): expected index to be an int64 (or int32) tensor, but got dtype \(index.dtype)")
         return index.dtype == .int64 ? index : withoutGrad { index.to(.int64) }
     }
@@ -202,13 +202,13 @@ enum IndexKernel {
     /// PyTorch's rules: the index has the input's rank, is no larger than the input outside
     /// `axis`, and no larger than the source anywhere.
     static func checkShapes(op: String, axis: Int, index: Tensor, input: Tensor, source: Tensor?) {
-        precondition(index.rank == input.rank,
+        emberPrecondition(index.rank == input.rank,
                      "\(op): index tensor must have the same number of dimensions as the input tensor; got index shape \(index.shape) and input shape \(input.shape)")
         for d in 0..<index.rank where d != axis && index.shape[d] > input.shape[d] {
-            preconditionFailure("\(op): index shape \(index.shape) must not be larger than the input shape \(input.shape) apart from dimension \(axis); it is at dimension \(d)")
+            emberFailure("\(op): index shape \(index.shape) must not be larger than the input shape \(input.shape) apart from dimension \(axis); it is at dimension \(d)")
         }
         if let source {
-            precondition(source.rank == index.rank && zip(index.shape, source.shape).allSatisfy { $0 <= $1 },
+            emberPrecondition(source.rank == index.rank && zip(index.shape, source.shape).allSatisfy { $0 <= $1 },
                          "\(op): index shape \(index.shape) must not be larger than the source shape \(source.shape)")
         }
     }
@@ -242,7 +242,7 @@ enum IndexKernel {
         var walker = OffsetWalker(shape: index.shape, stridesOutside(input, axis), index.strides, result.strides)
         for _ in 0..<index.count {
             let i = Int(positions[walker.second])
-            precondition(i >= 0 && i < size, "\(op): index \(i) is out of bounds for dimension \(axis) with size \(size)")
+            emberPrecondition(i >= 0 && i < size, "\(op): index \(i) is out of bounds for dimension \(axis) with size \(size)")
             output[walker.third] = source[walker.first + i * axisStride]
             walker.advance()
         }
@@ -283,7 +283,7 @@ enum IndexKernel {
         var walker = OffsetWalker(shape: index.shape, stridesOutside(result, axis), index.strides, source.strides)
         for _ in 0..<index.count {
             let i = Int(positions[walker.second])
-            precondition(i >= 0 && i < size, "\(op): index \(i) is out of bounds for dimension \(axis) with size \(size)")
+            emberPrecondition(i >= 0 && i < size, "\(op): index \(i) is out of bounds for dimension \(axis) with size \(size)")
             let target = walker.first + i * axisStride
             output[target] = combine(output[target], values[walker.third])
             walker.advance()

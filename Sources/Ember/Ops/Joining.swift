@@ -11,19 +11,19 @@ extension Tensor {
     ///
     ///     Tensor.cat([Tensor.zeros([2, 3]), Tensor.ones([1, 3])])   // shape [3, 3]
     public static func cat(_ tensors: [Tensor], dim: Int = 0) -> Tensor {
-        precondition(!tensors.isEmpty, "cat: expected a non-empty list of tensors")
+        emberPrecondition(!tensors.isEmpty, "cat: expected a non-empty list of tensors")
         for (position, tensor) in tensors.enumerated() {
-            precondition(tensor.rank > 0, "cat: zero-dimensional tensor (at position \(position)) cannot be concatenated")
+            emberPrecondition(tensor.rank > 0, "cat: zero-dimensional tensor (at position \(position)) cannot be concatenated")
         }
         let dtype = tensors.dropFirst().reduce(tensors[0].dtype) { DType.promote($0, $1.dtype) }
         let joined = tensors.filter { !($0.rank == 1 && $0.shape[0] == 0) }
         guard let first = joined.first else { return Tensor.zeros([0], dtype: dtype) }
         let axis = first.normalizedDim(dim, op: "cat")
         for tensor in joined.dropFirst() {
-            precondition(tensor.rank == first.rank,
+            emberPrecondition(tensor.rank == first.rank,
                          "cat: tensors must have the same number of dimensions; got \(first.shape) and \(tensor.shape)")
             for d in 0..<first.rank where d != axis && tensor.shape[d] != first.shape[d] {
-                preconditionFailure("cat: sizes of tensors must match except in dimension \(axis); got \(first.shape) and \(tensor.shape) at dimension \(d)")
+                emberFailure("cat: sizes of tensors must match except in dimension \(axis); got \(first.shape) and \(tensor.shape) at dimension \(d)")
             }
         }
         var shape = first.shape
@@ -52,10 +52,10 @@ extension Tensor {
     ///
     ///     Tensor.stack([a, b], dim: 0)   // two [2, 3] tensors -> [2, 2, 3]
     public static func stack(_ tensors: [Tensor], dim: Int = 0) -> Tensor {
-        precondition(!tensors.isEmpty, "stack: expected a non-empty list of tensors")
+        emberPrecondition(!tensors.isEmpty, "stack: expected a non-empty list of tensors")
         let first = tensors[0]
         for (entry, tensor) in tensors.enumerated() where tensor.shape != first.shape {
-            preconditionFailure("stack: expects each tensor to be equal size, but got \(first.shape) at entry 0 and \(tensor.shape) at entry \(entry)")
+            emberFailure("stack: expects each tensor to be equal size, but got \(first.shape) at entry 0 and \(tensor.shape) at entry \(entry)")
         }
         let axis = first.normalizedDim(dim, op: "stack", rank: first.rank + 1)
         return cat(tensors.map { $0.unsqueezed(axis) }, dim: axis)
@@ -65,10 +65,10 @@ extension Tensor {
     ///
     ///     Tensor.arange(5).split(size: 2)   // [0, 1], [2, 3], [4]
     public func split(size: Int, dim: Int = 0) -> [Tensor] {
-        precondition(rank > 0, "split: expected a tensor with at least one dimension, got a 0-d tensor")
+        emberPrecondition(rank > 0, "split: expected a tensor with at least one dimension, got a 0-d tensor")
         let axis = normalizedDim(dim, op: "split")
         let length = shape[axis]
-        precondition(size > 0 || (size == 0 && length == 0),
+        emberPrecondition(size > 0 || (size == 0 && length == 0),
                      "split: split size must be positive (can only be 0 when the dimension is empty), but got size \(size) for dimension \(axis) of size \(length)")
         if length == 0 { return [self.narrow(dim: axis, start: 0, length: 0)] }
         return stride(from: 0, to: length, by: size).map {
@@ -80,9 +80,9 @@ extension Tensor {
     ///
     ///     x.split(sizes: [1, 2], dim: 1)   // [4, 3] -> [4, 1] and [4, 2]
     public func split(sizes: [Int], dim: Int = 0) -> [Tensor] {
-        precondition(rank > 0, "split: expected a tensor with at least one dimension, got a 0-d tensor")
+        emberPrecondition(rank > 0, "split: expected a tensor with at least one dimension, got a 0-d tensor")
         let axis = normalizedDim(dim, op: "split")
-        precondition(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == shape[axis],
+        emberPrecondition(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == shape[axis],
                      "split: split sizes must be non-negative and sum to the size of dimension \(axis) (\(shape[axis])), but got sizes \(sizes) for a tensor of shape \(shape)")
         var start = 0
         return sizes.map { size in
@@ -96,8 +96,8 @@ extension Tensor {
     ///
     ///     Tensor.arange(5).chunk(3)   // [0, 1], [2, 3], [4]
     public func chunk(_ count: Int, dim: Int = 0) -> [Tensor] {
-        precondition(rank > 0, "chunk: expects at least a 1-dimensional tensor")
-        precondition(count > 0, "chunk: expects `count` to be greater than 0, got: \(count)")
+        emberPrecondition(rank > 0, "chunk: expects at least a 1-dimensional tensor")
+        emberPrecondition(count > 0, "chunk: expects `count` to be greater than 0, got: \(count)")
         let axis = normalizedDim(dim, op: "chunk")
         let length = shape[axis]
         // An empty dimension still gives `count` (empty) pieces, as in PyTorch.

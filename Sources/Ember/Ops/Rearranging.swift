@@ -14,7 +14,7 @@ extension Tensor {
     ///     Tensor([1, 2, 3] as [Float]).flip(dims: [0])   // [3, 2, 1]
     public func flip(dims: [Int]) -> Tensor {
         let axes = dims.map { normalizedDim($0, op: "flip") }
-        precondition(Set(axes).count == axes.count, "flip: dim \(dims) appears multiple times in the list of dims")
+        emberPrecondition(Set(axes).count == axes.count, "flip: dim \(dims) appears multiple times in the list of dims")
         var strides = self.strides
         var offset = layout.offset
         for axis in axes where axis < rank && shape[axis] > 1 {
@@ -38,10 +38,10 @@ extension Tensor {
     ///     x.roll(shifts: [1, -1], dims: [0, 1])
     public func roll(shifts: [Int], dims: [Int] = []) -> Tensor {
         if dims.isEmpty {
-            precondition(shifts.count == 1, "roll: without dims, expected exactly one shift, but got shifts \(shifts)")
+            emberPrecondition(shifts.count == 1, "roll: without dims, expected exactly one shift, but got shifts \(shifts)")
             return flattened().rolled(by: shifts[0], along: 0).reshaped(shape)
         }
-        precondition(shifts.count == dims.count,
+        emberPrecondition(shifts.count == dims.count,
                      "roll: shifts and dims must align; got \(shifts.count) shifts \(shifts) and \(dims.count) dims \(dims)")
         var result = self
         for (shift, dim) in zip(shifts, dims) {
@@ -74,9 +74,9 @@ extension Tensor {
     ///
     ///     Tensor([1, 2] as [Float]).repeated([2, 3])   // shape [2, 6]
     public func repeated(_ repeats: [Int]) -> Tensor {
-        precondition(repeats.count >= rank,
+        emberPrecondition(repeats.count >= rank,
                      "repeat: number of dimensions of repeat dims (\(repeats.count)) can not be smaller than number of dimensions of tensor (\(rank)); got repeats \(repeats) for shape \(shape)")
-        precondition(repeats.allSatisfy { $0 >= 0 }, "repeat: repeats must be non-negative, but got \(repeats)")
+        emberPrecondition(repeats.allSatisfy { $0 >= 0 }, "repeat: repeats must be non-negative, but got \(repeats)")
         let lead = repeats.count - rank
         let paddedShape = Array(repeating: 1, count: lead) + shape
         let paddedStrides = Array(repeating: 0, count: lead) + strides
@@ -110,7 +110,7 @@ extension Tensor {
     public func triu(diagonal: Int = 0) -> Tensor { triangle(lower: false, diagonal: diagonal, op: "triu") }
 
     private func triangle(lower: Bool, diagonal: Int, op: String) -> Tensor {
-        precondition(rank >= 2, "\(op): input tensor must have at least 2 dimensions, but got shape \(shape)")
+        emberPrecondition(rank >= 2, "\(op): input tensor must have at least 2 dimensions, but got shape \(shape)")
         let rows = shape[rank - 2], columns = shape[rank - 1]
         var keep = [Bool](repeating: false, count: rows * columns)
         for row in 0..<rows {
@@ -145,7 +145,7 @@ extension Tensor {
     /// Unlike PyTorch, reflect and replicate work on any number of trailing dimensions and
     /// need no batch dimension.
     public func pad(_ padding: [Int], mode: PaddingMode = .constant(0)) -> Tensor {
-        precondition(padding.count % 2 == 0 && padding.count / 2 <= rank,
+        emberPrecondition(padding.count % 2 == 0 && padding.count / 2 <= rank,
                      "pad: padding length must be divisible by 2 and at most twice the number of dimensions of the input, but got \(padding.count) values \(padding) for a tensor of shape \(shape)")
         let pairs = (0..<padding.count / 2).map { (dim: rank - 1 - $0, before: padding[2 * $0], after: padding[2 * $0 + 1]) }
         switch mode {
@@ -156,13 +156,13 @@ extension Tensor {
             var result = self
             for (dim, before, after) in pairs where before != 0 || after != 0 {
                 let length = shape[dim]
-                precondition(before >= 0 && after >= 0,
+                emberPrecondition(before >= 0 && after >= 0,
                              "pad: \(name) padding must be non-negative, but got (\(before), \(after)) at dimension \(dim) of input \(shape)")
                 if mode == .reflect {
-                    precondition(before < length && after < length,
+                    emberPrecondition(before < length && after < length,
                                  "pad: reflect padding size should be less than the corresponding input dimension, but got padding (\(before), \(after)) at dimension \(dim) of input \(shape)")
                 } else {
-                    precondition(length > 0, "pad: replicate padding needs a non-empty dimension, but dimension \(dim) of input \(shape) is empty")
+                    emberPrecondition(length > 0, "pad: replicate padding needs a non-empty dimension, but dimension \(dim) of input \(shape) is empty")
                 }
                 let positions = (0..<(length + before + after)).map { output -> Int in
                     let i = output - before
@@ -185,7 +185,7 @@ extension Tensor {
         for (dim, before, after) in pairs {
             let length = shape[dim]
             outputShape[dim] = length + before + after
-            precondition(outputShape[dim] >= 0,
+            emberPrecondition(outputShape[dim] >= 0,
                          "pad: the input size \(length) plus negative padding (\(before), \(after)) at dimension \(dim) resulted in a negative output size \(outputShape[dim])")
             let start = Swift.max(-before, 0)
             let kept = Swift.max(length - start - Swift.max(-after, 0), 0)

@@ -21,7 +21,7 @@ extension Tensor {
         }
         if dims.isEmpty { return Array(0..<rank) }
         let normalized = dims.map { normalizedDim($0, op: op) }
-        precondition(Set(normalized).count == normalized.count, "\(op): dim \(dims) appears multiple times in the list of dims")
+        emberPrecondition(Set(normalized).count == normalized.count, "\(op): dim \(dims) appears multiple times in the list of dims")
         return normalized.sorted()
     }
 
@@ -48,10 +48,10 @@ extension Tensor {
     func checkNonEmpty(_ axes: [Int], op: String, allElements: Bool) {
         guard count == 0 else { return }
         if allElements {
-            preconditionFailure("\(op): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument. (shape \(shape))")
+            emberFailure("\(op): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument. (shape \(shape))")
         }
         for axis in axes where shape[axis] == 0 {
-            preconditionFailure("\(op): Expected reduction dim \(axis) to have non-zero size. (shape \(shape))")
+            emberFailure("\(op): Expected reduction dim \(axis) to have non-zero size. (shape \(shape))")
         }
     }
 }

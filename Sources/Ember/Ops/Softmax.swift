@@ -18,7 +18,7 @@ extension Tensor {
 
     private func softmaxFamily(log: Bool, dim: Int) -> Tensor {
         let name = log ? "logSoftmax" : "softmax"
-        precondition(dtype.isFloatingPoint, "\(name): not implemented for '\(dtype)' tensors (shape \(shape)); convert with to(.float32) first")
+        emberPrecondition(dtype.isFloatingPoint, "\(name): not implemented for '\(dtype)' tensors (shape \(shape)); convert with to(.float32) first")
         let axes = reductionDims([dim], op: name)
         let isHalf = dtype == .float16 || dtype == .bfloat16
         let input = isHalf ? withoutGrad { self.to(.float32) } : self

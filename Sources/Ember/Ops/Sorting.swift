@@ -31,7 +31,7 @@ extension Tensor {
     public func topk(_ k: Int, dim: Int = -1, largest: Bool = true, sorted: Bool = true) -> (values: Tensor, indices: Tensor) {
         let axis = normalizedDim(dim, op: "topk")
         let size = rank == 0 ? 1 : shape[axis]
-        precondition(k >= 0 && k <= size, "topk: k (\(k)) is out of range for dimension \(axis) of size \(size) (shape \(shape))")
+        emberPrecondition(k >= 0 && k <= size, "topk: k (\(k)) is out of range for dimension \(axis) of size \(size) (shape \(shape))")
         var indices = sortIndices(axis: axis, descending: largest)
         if rank > 0 && k < size { indices = indices.narrow(dim: axis, start: 0, length: k).contiguous() }
         return (gather(dim: axis, index: indices, op: "topk"), indices)

@@ -5,7 +5,7 @@ import EmberKernels
 /// sum's; norm (p = 2) and logsumexp have their own forward and backward for stability.
 extension Tensor {
     private func requireFloatingPoint(_ op: String) {
-        precondition(dtype.isFloatingPoint, "\(op): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: \(dtype) (shape \(shape))")
+        emberPrecondition(dtype.isFloatingPoint, "\(op): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: \(dtype) (shape \(shape))")
     }
 
     /// Number of elements reduced over `axes`.
@@ -68,7 +68,7 @@ extension Tensor {
     ///     m.norm(p: 1, dims: [1])          // L1 norm of each row
     public func norm(p: Double = 2, dims: [Int] = [], keepDim: Bool = false) -> Tensor {
         requireFloatingPoint("norm()")
-        precondition(p > 0, "norm(): p must be positive, got \(p)")
+        emberPrecondition(p > 0, "norm(): p must be positive, got \(p)")
         let axes = reductionDims(dims, op: "norm()")
         if p == 1 { return abs().sum(dims: dims, keepDim: keepDim) }
         if p == .infinity { return abs().amax(dims: dims, keepDim: keepDim) }
