@@ -4,13 +4,20 @@ import Ember
 /// fixed cost of one tiny op. Sizes match scripts/bench/bench_torch.py.
 extension Workload {
     static var matmul: [Workload] {
-        [256, 1024, 2048].map { size in
+        let square = [256, 1024, 2048].map { size in
             Workload(name: "matmul_\(size)", group: "matmul", flop: 2 * pow3(size),
                      note: "[\(size), \(size)] · [\(size), \(size)] float32") {
                 let a = Tensor.randn([size, size]), b = Tensor.randn([size, size])
                 return { _ = a.matmul(b) }
             }
         }
+        // Many small matrices (attention heads): the batch is split across threads.
+        let batched = Workload(name: "bmm_256x32", group: "matmul", flop: 256 * 2 * pow3(32),
+                               note: "[256, 32, 32] · [256, 32, 32] float32") {
+            let a = Tensor.randn([256, 32, 32]), b = Tensor.randn([256, 32, 32])
+            return { _ = a.bmm(b) }
+        }
+        return square + [batched]
     }
 
     static var elementwise: [Workload] {
