@@ -122,10 +122,12 @@ import Testing
         expectClose(w.grad!, expected)
     }
 
-    @Test func mismatchedInnerDimensionsStopWithShapes() async {
-        await #expect(processExitsWith: .failure) {
+    @Test func mismatchedInnerDimensionsStopWithShapes() async throws {
+        let exit = try #require(await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.zeros([2, 3]).matmul(Tensor.zeros([4, 5]))
-        }
+        })
+        let message = String(decoding: exit.standardErrorContent, as: UTF8.self)
+        #expect(message.contains("matmul: shapes [2, 3] and [4, 5] cannot be multiplied (3 != 4)"), "\(message)")
         await #expect(processExitsWith: .failure) {
             _ = Tensor.zeros([2, 3, 4]).matmul(Tensor.zeros([3, 5, 6]))   // batch 2 vs 3
         }
