@@ -52,6 +52,13 @@ extension Workload {
                     for _ in 0..<loop { _ = a + b }
                 }
             },
+            Workload(name: "matmul_16_loop", group: "overhead", flop: 2 * pow3(16), operationsPerCall: loop / 10,
+                     note: "[16, 16] · [16, 16] float32, per op (small layers: LSTM cells, tiny MLPs)") {
+                let a = Tensor.randn([16, 16]), b = Tensor.randn([16, 16])
+                return {
+                    for _ in 0..<(loop / 10) { _ = a.matmul(b) }
+                }
+            },
         ]
     }
 

@@ -82,6 +82,17 @@ def _add_loop():
     return body
 
 
+@workload("matmul_16_loop", "overhead", flop=2.0 * 16**3, operations_per_call=LOOP // 10,
+          note="[16, 16] · [16, 16] float32, per op (small layers: LSTM cells, tiny MLPs)")
+def _matmul_loop():
+    a, b = torch.randn(16, 16), torch.randn(16, 16)
+
+    def body():
+        for _ in range(LOOP // 10):
+            torch.matmul(a, b)
+    return body
+
+
 def measure(entry, repeats, min_time, warmup):
     body = entry["prepare"]()
     for _ in range(warmup):

@@ -73,7 +73,7 @@ def main():
     for name, mine in ember.items():
         theirs = torch.get(name)
         flop = mine.get("flop")
-        show_rate = flop is not None and mine["group"] == "matmul"
+        show_rate = flop is not None and "matmul" in name
         rows.append([
             name,
             f"{human(theirs[key])} ({theirs['threads']})" if theirs else "-",
