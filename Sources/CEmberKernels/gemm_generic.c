@@ -31,37 +31,28 @@ DEFINE_PORTABLE_MICRO(double, f64, GEMM_MR_F64, GEMM_NR_F64)
 #include "gemm_impl.h"
 #include "gemm_variants.h"
 
-// Blocking: kc x nr of B (one micro-panel) fits L1 with room for A's micro-panel; mc x kc of A
-// fits in half of a 512 KiB L2; kc x nc of B fits comfortably in a shared L3. The portable
-// sizes are the AVX2 ones scaled to their tiles.
-ember_gemm_config ember_gemm_config_f32x(int level);
-ember_gemm_config ember_gemm_config_f64x(int level);
 static int usable_level(int level) {
     const int best = ember_cpu_level();
     return level < 0 || level > best ? best : level;
 }
 
-#include <stdlib.h>
-static ember_gemm_config tune(ember_gemm_config c) {
-    const char *v;
-    if ((v = getenv("GEMM_MC"))) c.mc = atoi(v);
-    if ((v = getenv("GEMM_KC"))) c.kc = atoi(v);
-    if ((v = getenv("GEMM_NC"))) c.nc = atoi(v);
-    return c;
-}
-ember_gemm_config ember_gemm_config_f32(int level) { return tune(ember_gemm_config_f32x(level)); }
-ember_gemm_config ember_gemm_config_f64(int level) { return tune(ember_gemm_config_f64x(level)); }
-ember_gemm_config ember_gemm_config_f32x(int level) {
+// Blocking {variant, mr, nr, mc, kc, nc}: a kc x nr micro-panel of B stays in the 32 KiB L1
+// with room for A's micro-panel (16 KiB for AVX2 floats and doubles, 24 KiB for AVX-512); the
+// mc x kc block of A fits in about a third of a 512 KiB L2 (Zen 3; Intel's are larger); the kc x
+// nc panel of B sits in the shared L3. The AVX2 float values were measured on a Zen 3 (EPYC)
+// against kc 384/512 and mc 72/336: kc 256 / mc 168 was best, within the noise of a shared VM.
+// The AVX-512 values follow the same cache arithmetic and have not been measured.
+ember_gemm_config ember_gemm_config_f32(int level) {
     switch (usable_level(level)) {
 #if defined(__x86_64__)
-    case 2: return (ember_gemm_config){2, 12, 32, 144, 256, 4096};
+    case 2: return (ember_gemm_config){2, 12, 32, 288, 192, 4096};
     case 1: return (ember_gemm_config){1, 6, 16, 168, 256, 4080};
 #endif
     default: return (ember_gemm_config){0, GEMM_MR_F32, GEMM_NR_F32, 128, 256, 4096};
     }
 }
 
-ember_gemm_config ember_gemm_config_f64x(int level) {
+ember_gemm_config ember_gemm_config_f64(int level) {
     switch (usable_level(level)) {
 #if defined(__x86_64__)
     case 2: return (ember_gemm_config){2, 12, 16, 144, 192, 2048};
@@ -84,24 +75,24 @@ ember_gemm_config ember_gemm_config_f64x(int level) {
 #define GEMM_DISPATCH(config, name, args) name##_generic args;
 #endif
 
-#define GEMM_DEFINE_ENTRY_POINTS(T, SUFFIX)                                                           \
-    void ember_gemm_pack_a_##SUFFIX(ember_gemm_config config, int64_t mc, int64_t kc, const T *a,    \
-                                    int64_t rs, int64_t cs, T *packed) {                             \
-        GEMM_DISPATCH(config, ember_gemm_pack_a_##SUFFIX, (mc, kc, a, rs, cs, packed))               \
-    }                                                                                                \
-    void ember_gemm_pack_b_##SUFFIX(ember_gemm_config config, int64_t kc, int64_t nc, const T *b,    \
-                                    int64_t rs, int64_t cs, T *packed) {                             \
-        GEMM_DISPATCH(config, ember_gemm_pack_b_##SUFFIX, (kc, nc, b, rs, cs, packed))               \
-    }                                                                                                \
-    void ember_gemm_macro_##SUFFIX(ember_gemm_config config, int64_t mc, int64_t nc, int64_t kc,     \
-                                   T alpha, const T *pa, const T *pb, T beta, T *c, int64_t ldc) {   \
-        GEMM_DISPATCH(config, ember_gemm_macro_##SUFFIX, (mc, nc, kc, alpha, pa, pb, beta, c, ldc))  \
-    }                                                                                                \
-    void ember_gemm_direct_##SUFFIX(ember_gemm_config config, int64_t m, int64_t n, int64_t k,       \
-                                    T alpha, const T *a, int64_t ars, int64_t acs, const T *b,       \
-                                    int64_t brs, int64_t bcs, T beta, T *c, int64_t crs) {           \
-        GEMM_DISPATCH(config, ember_gemm_direct_##SUFFIX,                                            \
-                      (m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, crs))                      \
+#define GEMM_DEFINE_ENTRY_POINTS(T, SUFFIX)                                                         \
+    void ember_gemm_pack_a_##SUFFIX(ember_gemm_config config, int64_t mc, int64_t kc, const T *a,   \
+                                    int64_t rs, int64_t cs, T *packed) {                            \
+        GEMM_DISPATCH(config, ember_gemm_pack_a_##SUFFIX, (mc, kc, a, rs, cs, packed))              \
+    }                                                                                               \
+    void ember_gemm_pack_b_##SUFFIX(ember_gemm_config config, int64_t kc, int64_t nc, const T *b,   \
+                                    int64_t rs, int64_t cs, T *packed) {                            \
+        GEMM_DISPATCH(config, ember_gemm_pack_b_##SUFFIX, (kc, nc, b, rs, cs, packed))              \
+    }                                                                                               \
+    void ember_gemm_macro_##SUFFIX(ember_gemm_config config, int64_t mc, int64_t nc, int64_t kc,    \
+                                   T alpha, const T *pa, const T *pb, T beta, T *c, int64_t ldc) {  \
+        GEMM_DISPATCH(config, ember_gemm_macro_##SUFFIX, (mc, nc, kc, alpha, pa, pb, beta, c, ldc)) \
+    }                                                                                               \
+    void ember_gemm_direct_##SUFFIX(ember_gemm_config config, int64_t m, int64_t n, int64_t k,      \
+                                    T alpha, const T *a, int64_t ars, int64_t acs, const T *b,      \
+                                    int64_t brs, int64_t bcs, T beta, T *c, int64_t crs) {          \
+        GEMM_DISPATCH(config, ember_gemm_direct_##SUFFIX,                                           \
+                      (m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, crs))                     \
     }
 
 GEMM_DEFINE_ENTRY_POINTS(float, f32)

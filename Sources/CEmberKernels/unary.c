@@ -27,11 +27,15 @@ void ember_unary_f32(ember_unary_op op, const float *x, float *y, int64_t n, dou
     ember_unary_f32_scalar(op, x, y, n, p0, p1);
 }
 
-#define INTEGER_UNARY(T, SIGNED)                                                                 \
+// Converts a clamp bound to the integer type, saturating (infinite bounds mean "none"):
+// a plain cast of an out-of-range double is undefined behaviour in C.
+#define SATURATE(T, v, lo_limit, hi_limit) ((v) != (v) ? (T)0 : (v) <= (double)(lo_limit) ? (T)(lo_limit) : (v) >= (double)(hi_limit) ? (T)(hi_limit) : (T)(v))
+
+#define INTEGER_UNARY(T, SIGNED, MIN, MAX)                                                       \
     do {                                                                                         \
         const T *in = (const T *)x;                                                              \
         T *out = (T *)y;                                                                         \
-        const T lo = (T)p0, hi = (T)p1;                                                          \
+        const T lo = SATURATE(T, p0, MIN, MAX), hi = SATURATE(T, p1, MIN, MAX);                  \
         switch (op) {                                                                            \
         case EMBER_NEG: for (int64_t i = 0; i < n; i++) out[i] = (T)(0 - in[i]); break;          \
         case EMBER_ABS: for (int64_t i = 0; i < n; i++) out[i] = (SIGNED && in[i] < 0) ? (T)(0 - in[i]) : in[i]; break; \
@@ -61,10 +65,10 @@ void ember_unary_integer(ember_unary_op op, ember_dtype dtype, const void *x, vo
         return;
     }
     switch (dtype) {
-    case EMBER_INT32: INTEGER_UNARY(int32_t, 1); break;
-    case EMBER_INT64: INTEGER_UNARY(int64_t, 1); break;
-    case EMBER_UINT8: INTEGER_UNARY(uint8_t, 0); break;
-    case EMBER_BOOL: INTEGER_UNARY(uint8_t, 0); break;
+    case EMBER_INT32: INTEGER_UNARY(int32_t, 1, INT32_MIN, INT32_MAX); break;
+    case EMBER_INT64: INTEGER_UNARY(int64_t, 1, INT64_MIN, INT64_MAX); break;
+    case EMBER_UINT8: INTEGER_UNARY(uint8_t, 0, 0, UINT8_MAX); break;
+    case EMBER_BOOL: INTEGER_UNARY(uint8_t, 0, 0, 1); break;
     default: break;
     }
 }

@@ -7,7 +7,8 @@
 //
 // Method, shared by all functions: classic range reduction plus a short polynomial whose
 // coefficients were fitted (weighted least squares, Lawson iterations, coefficients rounded to
-// float) by tools/fit.py in the scratch package; they are not copied from another library.
+// float) with a small numpy/mpmath script kept outside the repo (/work/scratch-math/tools); they
+// are not copied from another library.
 // - exp(h + l): k = round((h + l) / ln 2), r = h - k ln2_hi - k ln2_lo + l (Cody-Waite, the first
 //   step exact), exp(r) - 1 = r + r^2/2 + r^3 P(r) on |r| <= ln2/2, then the scale 2^k is applied
 //   as two factors 2^(k/2) 2^(k - k/2), so that k down to -252 gives correctly rounded denormals
@@ -308,17 +309,26 @@ static inline V erf_v(V x) {
 
 static inline V gelu_v(V x) {
     V z = MUL(x, C(0.707106781186547524f));
-    V positive = MUL(MUL(C(0.5f), x), ADD(C(1.0f), erf_v(z)));
-    // z < -1/2: x/2 erfc(|z|) = -(1/sqrt 2) exp(-x^2/2 + G(|z|)), with x^2 as hi + lo; below
-    // x = -14.8 the result underflows to -0.
-    V xc = MAX(x, C(-14.8f));
+    // |z| < 1/2: x/2 (1 + erf(z)) with the erf polynomial.
+    V z2 = MUL(z, z);
+    V q = FMA(C(-0.000783249445f), z2, C(0.00520859985f));
+    q = FMA(q, z2, C(-0.0268648118f));
+    q = FMA(q, z2, C(0.112837873f));
+    q = FMA(q, z2, C(-0.376126379f));
+    V erf_small = FMA(z, C(1.12837923f), MUL(z, FMA(q, z2, C(-5.86353828e-08f))));
+    V small = MUL(MUL(C(0.5f), x), ADD(C(1.0f), erf_small));
+    // |z| >= 1/2: x/2 erfc(|z|) = exp(-x^2/2 + G(|z|)) / sqrt 2 =: E (x / (2|z|) = 1 / sqrt 2), so
+    // gelu = x - E for x > 0 and -E for x < 0: one exp for both sides, and no 1 + erf that
+    // cancels on the negative side. x^2 is carried as hi + lo; beyond |x| = 14.8, E underflows.
+    V xc = MIN(MAX(x, C(-14.8f)), C(14.8f));
     V a = MIN(MAX(abs_v(MUL(xc, C(0.707106781186547524f))), C(0.5f)), C(10.5f));
     V hi = MUL(xc, xc);
     V lo = FMS(xc, xc, hi);
     V l = SUB(SUB(erfc_log_correction(a), C(0.346573590279972655f)), MUL(C(0.5f), lo));
     exp_parts p = exp_reduce(MUL(C(-0.5f), hi), l);
-    V negative = _mm256_xor_ps(scale(ADD(C(1.0f), p.q), p.k), C(-0.0f));
-    V y = SELECT(LT(z, C(-0.5f)), negative, positive);
+    V e = scale(ADD(C(1.0f), p.q), p.k);
+    V large = SELECT(GT(x, ZERO), SUB(x, e), _mm256_xor_ps(e, C(-0.0f)));
+    V y = SELECT(LT(abs_v(z), C(0.5f)), small, large);
     y = SELECT(EQ(x, C(-INFINITY)), C(NAN), y); // the scalar gives -inf * 0
     return keep_nan(y, x);
 }

@@ -19,8 +19,9 @@ public final class CachingAllocator: @unchecked Sendable {
     /// Every buffer is aligned for AVX-512 loads.
     public static let alignment = 64
 
-    private var freeLists: [[UnsafeMutableRawPointer]]
-    private var cachedBytes = 0
+    // Guarded by `lock`, so Swift's dynamic exclusivity checks are redundant here.
+    @exclusivity(unchecked) private var freeLists: [[UnsafeMutableRawPointer]]
+    @exclusivity(unchecked) private var cachedBytes = 0
     private let lock: UnsafeMutablePointer<pthread_mutex_t>
 
     /// Upper bound on bytes kept for reuse (default 2 GiB).

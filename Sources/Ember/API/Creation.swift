@@ -8,8 +8,8 @@ extension Tensor {
     ///     let m = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6] as [Float])
     public convenience init<T: TensorElement>(shape: [Int], scalars: [T]) {
         let layout = Layout(contiguous: shape)
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
-        precondition(layout.count == scalars.count,
+        emberPrecondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        emberPrecondition(layout.count == scalars.count,
                      "Tensor: shape \(shape) is invalid for input of size \(scalars.count)")
         let storage = TensorStorage(byteCount: scalars.count * T.dtype.byteSize)
         scalars.withUnsafeBytes { bytes in
@@ -28,14 +28,14 @@ extension Tensor {
     /// A 2-D tensor from nested arrays (rows must have equal lengths).
     public convenience init<T: TensorElement>(_ rows: [[T]]) {
         let columns = rows.first?.count ?? 0
-        precondition(rows.allSatisfy { $0.count == columns }, "Tensor: expected sequence of length \(columns) at dim 1")
+        emberPrecondition(rows.allSatisfy { $0.count == columns }, "Tensor: expected sequence of length \(columns) at dim 1")
         self.init(shape: [rows.count, columns], scalars: rows.flatMap { $0 })
     }
 
     /// A 3-D tensor from nested arrays.
     public convenience init<T: TensorElement>(_ planes: [[[T]]]) {
         let rows = planes.first?.count ?? 0, columns = planes.first?.first?.count ?? 0
-        precondition(planes.allSatisfy { $0.count == rows && $0.allSatisfy { $0.count == columns } },
+        emberPrecondition(planes.allSatisfy { $0.count == rows && $0.allSatisfy { $0.count == columns } },
                      "Tensor: nested arrays are ragged; expected shape [\(planes.count), \(rows), \(columns)]")
         self.init(shape: [planes.count, rows, columns], scalars: planes.flatMap { $0.flatMap { $0 } })
     }
@@ -44,7 +44,7 @@ extension Tensor {
     public convenience init<T: TensorElement>(_ blocks: [[[[T]]]]) {
         let inner = blocks.map { Tensor($0) }
         let shape = inner.first?.shape ?? [0, 0, 0]
-        precondition(inner.allSatisfy { $0.shape == shape }, "Tensor: nested arrays are ragged")
+        emberPrecondition(inner.allSatisfy { $0.shape == shape }, "Tensor: nested arrays are ragged")
         self.init(shape: [blocks.count] + shape, scalars: blocks.flatMap { $0.flatMap { $0.flatMap { $0 } } })
     }
 
@@ -61,7 +61,7 @@ extension Tensor {
 extension Tensor {
     /// An uninitialised tensor (its contents are whatever the memory held).
     public static func empty(_ shape: [Int], dtype: DType = .float32) -> Tensor {
-        precondition(shape.allSatisfy { $0 >= 0 }, "empty: negative dimension in shape \(shape)")
+        emberPrecondition(shape.allSatisfy { $0 >= 0 }, "empty: negative dimension in shape \(shape)")
         return Tensor(uninitializedShape: shape, dtype: dtype)
     }
 
@@ -103,8 +103,8 @@ extension Tensor {
     ///     Tensor.arange(5)                 // [0, 1, 2, 3, 4] (int64)
     ///     Tensor.arange(0, 1, step: 0.25)  // [0, 0.25, 0.5, 0.75]
     public static func arange(_ start: Double, _ end: Double, step: Double = 1, dtype: DType? = nil) -> Tensor {
-        precondition(step != 0, "arange: step must be nonzero")
-        precondition((end - start) / step >= 0 || end == start,
+        emberPrecondition(step != 0, "arange: step must be nonzero")
+        emberPrecondition((end - start) / step >= 0 || end == start,
                      "arange: upper bound and larger bound inconsistent with step sign (start \(start), end \(end), step \(step))")
         let isIntegral = start.rounded() == start && end.rounded() == end && step.rounded() == step
         let dtype = dtype ?? (isIntegral ? .int64 : DType.defaultFloat)
@@ -122,7 +122,7 @@ extension Tensor {
     ///
     ///     Tensor.linspace(0, 1, steps: 5)   // [0, 0.25, 0.5, 0.75, 1]
     public static func linspace(_ start: Double, _ end: Double, steps: Int, dtype: DType = .float32) -> Tensor {
-        precondition(steps >= 0, "linspace: number of steps must be non-negative")
+        emberPrecondition(steps >= 0, "linspace: number of steps must be non-negative")
         let stepSize = steps > 1 ? (end - start) / Double(steps - 1) : 0
         // Fill from both ends, as PyTorch does, so the last value is exactly `end`.
         let values = (0..<steps).map { i in

@@ -10,11 +10,12 @@ extension Tensor {
     convenience init<S: TensorElement>(wrapping scalar: S) {
         let dtype: DType = S.dtype.isFloatingPoint ? .float64 : (S.dtype == .bool ? .bool : .int64)
         let storage = TensorStorage(byteCount: 8)
-        ember_fill(dtype.cType, storage.pointer, 1, scalar.emberDouble)
-        if dtype == .int64, let value = scalar as? any BinaryInteger {
-            storage.pointer.storeBytes(of: Int64(value), as: Int64.self)   // exact beyond 2^53
+        switch dtype {
+        case .float64: storage.pointer.storeBytes(of: scalar.emberDouble, as: Double.self)
+        case .int64: storage.pointer.storeBytes(of: scalar.emberInt64, as: Int64.self)   // exact beyond 2^53
+        default: storage.pointer.storeBytes(of: scalar.emberInt64 != 0, as: Bool.self)
         }
-        self.init(storage: storage, layout: Layout(shape: [], strides: []), dtype: dtype, isWrappedNumber: true)
+        self.init(storage: storage, layout: Layout.scalar, dtype: dtype, isWrappedNumber: true)
     }
 
     public static func + (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.apply(.add, rhs) }
@@ -63,9 +64,9 @@ extension Tensor {
     /// a non-leaf takes the new value's history.
     func assignInPlace(_ value: Tensor, op: String) {
         if ThreadState.current.gradEnabled, let meta = autograd, meta.requiresGrad, meta.gradFunction == nil {
-            preconditionFailure("\(op): a leaf Variable that requires grad is being used in an in-place operation.")
+            emberFailure("\(op): a leaf Variable that requires grad is being used in an in-place operation.")
         }
-        precondition(Broadcast.shape(shape, value.shape, op: op) == shape,
+        emberPrecondition(Broadcast.shape(shape, value.shape, op: op) == shape,
                      "\(op): output with shape \(shape) doesn't match the broadcast shape \(Broadcast.shape(shape, value.shape, op: op))")
         CopyKernel.copy(from: value, into: self)
         storage.bumpVersion()

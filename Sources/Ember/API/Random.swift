@@ -30,7 +30,7 @@ public final class RandomGenerator: @unchecked Sendable {
     public var stateWords: [UInt64] {
         get { lock.lock(); defer { lock.unlock() }; return [state.0, state.1, state.2, state.3] }
         set {
-            precondition(newValue.count == 4, "RandomGenerator: state must have 4 words")
+            emberPrecondition(newValue.count == 4, "RandomGenerator: state must have 4 words")
             lock.lock(); defer { lock.unlock() }
             state = (newValue[0], newValue[1], newValue[2], newValue[3])
         }
@@ -100,7 +100,7 @@ extension Tensor {
     /// Uniform integers in `low..<high` (int64 by default).
     public static func randint(_ low: Int, _ high: Int, _ shape: [Int], dtype: DType = .int64,
                                generator: RandomGenerator = .default) -> Tensor {
-        precondition(high > low, "randint: expected low < high, but got low=\(low), high=\(high)")
+        emberPrecondition(high > low, "randint: expected low < high, but got low=\(low), high=\(high)")
         let range = UInt64(high - low)
         let values = generator.generate(shape.reduce(1, *)) { next -> Int in
             // Rejection sampling avoids modulo bias.
@@ -117,7 +117,7 @@ extension Tensor {
     ///     Tensor.full([4], 0.5).bernoulli()
     public func bernoulli(generator: RandomGenerator = .default) -> Tensor {
         let probabilities = withoutGrad { self.scalars(as: Double.self) }
-        precondition(probabilities.allSatisfy { $0 >= 0 && $0 <= 1 }, "bernoulli: expected all probabilities to be in [0, 1]")
+        emberPrecondition(probabilities.allSatisfy { $0 >= 0 && $0 <= 1 }, "bernoulli: expected all probabilities to be in [0, 1]")
         var index = 0
         let values = generator.generate(count) { next -> Double in
             defer { index += 1 }

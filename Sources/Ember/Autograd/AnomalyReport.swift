@@ -6,7 +6,7 @@ enum AnomalyReport {
         guard gradient.dtype.isFloatingPoint else { return }
         let finite = withoutGrad { gradient.isFinite().all().item(as: Bool.self) }
         if finite { return }
-        preconditionFailure("anomaly: function '\(node.name)Backward' returned nan or inf values in its \(inputIndex)th output. The forward operation '\(node.name)' was called\(location(of: node))")
+        emberFailure("anomaly: function '\(node.name)Backward' returned nan or inf values in its \(inputIndex)th output. The forward operation '\(node.name)' was called\(location(of: node))")
     }
 
     /// " at <frames>" when anomaly mode recorded where the node was created.

@@ -25,11 +25,11 @@ extension Tensor {
         get { autograd?.requiresGrad ?? false }
         set {
             if let meta = autograd {
-                precondition(meta.gradFunction == nil || newValue,
+                emberPrecondition(meta.gradFunction == nil || newValue,
                              "requiresGrad: you can only change requiresGrad flags of leaf variables. If you want to use a computed variable in a subgraph that doesn't require differentiation use detach()")
                 meta.requiresGrad = newValue
             } else if newValue {
-                precondition(dtype.isFloatingPoint,
+                emberPrecondition(dtype.isFloatingPoint,
                              "requiresGrad: only Tensors of floating point dtype can require gradients (got \(dtype))")
                 autograd = AutogradMeta(requiresGrad: true)
             }
@@ -48,7 +48,7 @@ extension Tensor {
         get { autograd?.grad }
         set {
             if let newValue {
-                precondition(newValue.shape == shape, "grad: assigned grad has shape \(newValue.shape) but the tensor has shape \(shape)")
+                emberPrecondition(newValue.shape == shape, "grad: assigned grad has shape \(newValue.shape) but the tensor has shape \(shape)")
             }
             if autograd == nil { autograd = AutogradMeta(requiresGrad: false) }
             autograd!.grad = newValue
@@ -69,7 +69,7 @@ extension Tensor {
     /// Asks a non-leaf tensor to keep its gradient in `.grad` during backward.
     public func retainGrad() {
         guard let meta = autograd, meta.requiresGrad else {
-            preconditionFailure("retainGrad: can't retain_grad on Tensor that has requires_grad=False")
+            emberFailure("retainGrad: can't retain_grad on Tensor that has requires_grad=False")
         }
         guard let node = meta.gradFunction, !meta.retainsGrad else { return }
         meta.retainsGrad = true
@@ -88,7 +88,7 @@ extension Tensor {
     ///     w.registerHook { g in g.clamp(min: -1, max: 1) }
     public func registerHook(_ hook: @escaping (Tensor) -> Tensor?) {
         guard let meta = autograd, meta.requiresGrad else {
-            preconditionFailure("registerHook: cannot register a hook on a tensor that doesn't require gradient")
+            emberFailure("registerHook: cannot register a hook on a tensor that doesn't require gradient")
         }
         if let node = meta.gradFunction {
             node.outputHooks[meta.outputIndex, default: []].append(hook)
@@ -100,7 +100,7 @@ extension Tensor {
     /// Registers a closure run after this leaf's `.grad` has been updated in backward
     /// (the hook a distributed data-parallel wrapper uses to start reducing gradients).
     public func registerPostAccumulateGradHook(_ hook: @escaping (Tensor) -> Void) {
-        precondition(isLeaf && requiresGrad, "registerPostAccumulateGradHook: only leaf tensors that require grad accept post-accumulate hooks")
+        emberPrecondition(isLeaf && requiresGrad, "registerPostAccumulateGradHook: only leaf tensors that require grad accept post-accumulate hooks")
         autograd!.postAccumulateHooks.append(hook)
     }
 }

@@ -55,7 +55,7 @@ enum AutogradEngine {
         var ready: [Node] = []
         for (root, gradient) in zip(roots, gradients) {
             guard let meta = root.autograd, meta.requiresGrad else {
-                preconditionFailure("backward: element 0 of tensors does not require grad and does not have a grad_fn")
+                emberFailure("backward: element 0 of tensors does not require grad and does not have a grad_fn")
             }
             if let node = meta.gradFunction {
                 let id = ObjectIdentifier(node)
@@ -108,10 +108,10 @@ enum AutogradEngine {
             return Array(repeating: nil, count: node.nextEdges.count)
         }
         guard let function = node.backwardFunction else {
-            preconditionFailure("backward: trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call backward(). Specify retainGraph: true if you need to backward through the graph a second time. (node: \(node.name))")
+            emberFailure("backward: trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call backward(). Specify retainGraph: true if you need to backward through the graph a second time. (node: \(node.name))")
         }
         for saved in node.savedVersions where saved.storage.version != saved.version {
-            preconditionFailure("backward: one of the variables needed for gradient computation has been modified by an inplace operation: [\(saved.dtype) \(saved.shape)] is at version \(saved.storage.version); expected version \(saved.version) instead. It was saved by \(node.name)\(AnomalyReport.location(of: node))")
+            emberFailure("backward: one of the variables needed for gradient computation has been modified by an inplace operation: [\(saved.dtype) \(saved.shape)] is at version \(saved.storage.version); expected version \(saved.version) instead. It was saved by \(node.name)\(AnomalyReport.location(of: node))")
         }
         let gradients = outputGradients.enumerated().map { index, gradient in
             gradient ?? Tensor.zeros(node.outputShapes[index], dtype: node.outputDTypes[index])
@@ -122,11 +122,11 @@ enum AutogradEngine {
             node.backwardFunction = nil
             node.savedOutputs = []
         }
-        precondition(inputGradients.count == node.nextEdges.count,
+        emberPrecondition(inputGradients.count == node.nextEdges.count,
                      "backward: function \(node.name) returned \(inputGradients.count) gradients, expected \(node.nextEdges.count)")
         for index in inputGradients.indices {
             guard let gradient = inputGradients[index] else { continue }
-            precondition(gradient.shape == node.inputShapes[index],
+            emberPrecondition(gradient.shape == node.inputShapes[index],
                          "backward: function \(node.name) returned an invalid gradient at index \(index) - got \(gradient.shape) but expected shape compatible with \(node.inputShapes[index])")
             if gradient.dtype != node.inputDTypes[index] {
                 inputGradients[index] = gradient.to(node.inputDTypes[index])
@@ -189,13 +189,13 @@ extension Tensor {
     ///     loss.backward()
     ///     print(w.grad!)
     public func backward(retainGraph: Bool = false, createGraph: Bool = false) {
-        precondition(count == 1, "backward: grad can be implicitly created only for scalar outputs (got shape \(shape)); pass gradient:")
+        emberPrecondition(count == 1, "backward: grad can be implicitly created only for scalar outputs (got shape \(shape)); pass gradient:")
         backward(gradient: Tensor.ones(shape, dtype: dtype), retainGraph: retainGraph, createGraph: createGraph)
     }
 
     /// Backward from a non-scalar tensor, seeded with `gradient` (same shape).
     public func backward(gradient: Tensor, retainGraph: Bool = false, createGraph: Bool = false) {
-        precondition(gradient.shape == shape, "backward: gradient has shape \(gradient.shape) but the tensor has shape \(shape)")
+        emberPrecondition(gradient.shape == shape, "backward: gradient has shape \(gradient.shape) but the tensor has shape \(shape)")
         _ = AutogradEngine.run(roots: [self], gradients: [gradient], retainGraph: retainGraph || createGraph,
                            createGraph: createGraph)
     }
@@ -212,10 +212,10 @@ public func grad(of outputs: [Tensor], withRespectTo inputs: [Tensor], gradOutpu
                  retainGraph: Bool? = nil, createGraph: Bool = false,
                  allowUnused: Bool = false) -> [Tensor?] {
     for input in inputs {
-        precondition(input.requiresGrad, "grad: one of the differentiated Tensors does not require grad")
+        emberPrecondition(input.requiresGrad, "grad: one of the differentiated Tensors does not require grad")
     }
     let seeds = gradOutputs ?? outputs.map { output in
-        precondition(output.count == 1, "grad: grad can be implicitly created only for scalar outputs (got shape \(output.shape))")
+        emberPrecondition(output.count == 1, "grad: grad can be implicitly created only for scalar outputs (got shape \(output.shape))")
         return Tensor.ones(output.shape, dtype: output.dtype)
     }
     let results = AutogradEngine.run(roots: outputs, gradients: seeds,
@@ -223,7 +223,7 @@ public func grad(of outputs: [Tensor], withRespectTo inputs: [Tensor], gradOutpu
                                      createGraph: createGraph, capturing: inputs)
     if !allowUnused {
         for (index, result) in results.enumerated() where result == nil {
-            preconditionFailure("grad: one of the differentiated Tensors (input \(index)) appears to not have been used in the graph. Set allowUnused: true if this is the desired behavior.")
+            emberFailure("grad: one of the differentiated Tensors (input \(index)) appears to not have been used in the graph. Set allowUnused: true if this is the desired behavior.")
         }
     }
     return results

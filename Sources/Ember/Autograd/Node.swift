@@ -62,19 +62,35 @@ public final class Node: @unchecked Sendable, CustomStringConvertible {
     /// its references to a per-thread list, and the outermost release drains that list in a
     /// loop, so the depth stays constant whatever the length of the graph.
     deinit {
-        let edges = nextEdges
-        let function = backwardFunction
-        if edges.isEmpty && function == nil { return }
-        nextEdges = []
-        backwardFunction = nil
+        if nextEdges.isEmpty && backwardFunction == nil { return }
         let state = ThreadState.current
-        state.pendingReleases.append(edges)
-        if let function { state.pendingReleases.append(function) }
+        moveReferences(to: state)
         if state.isDrainingReleases { return }
         state.isDrainingReleases = true
-        while !state.pendingReleases.isEmpty {
-            _ = state.pendingReleases.popLast()
+        // Each item is released at the end of its iteration, outside the access to the
+        // list, since releasing it runs more deinits that append to the same list.
+        while let item = state.pendingReleases.popLast() {
+            withExtendedLifetime(item) {}
         }
         state.isDrainingReleases = false
+    }
+
+    /// Moves this node's references into the thread's pending list. A separate, non-inlined
+    /// function so that no local copy outlives it: a copy still held by `deinit` would be
+    /// released after the drain loop and recurse into the next node.
+    @inline(never)
+    private func moveReferences(to state: ThreadState) {
+        var edges: [Edge?] = []
+        swap(&edges, &nextEdges)
+        state.pendingReleases.append(edges)
+        if let function = backwardFunction {
+            backwardFunction = nil
+            state.pendingReleases.append(function)
+        }
+        if !savedOutputs.isEmpty {
+            var outputs: [Tensor] = []
+            swap(&outputs, &savedOutputs)
+            state.pendingReleases.append(outputs)
+        }
     }
 }

@@ -7,10 +7,11 @@ import Darwin
 /// Per-thread autograd switches. Grad mode is thread-local as in PyTorch, so a data-loader
 /// worker in `withNoGrad` does not turn off recording in the training loop.
 final class ThreadState {
-    var gradEnabled = true
+    // Only the owning thread touches its state, so dynamic exclusivity checks are skipped.
+    @exclusivity(unchecked) var gradEnabled = true
     /// Objects whose release was deferred while another release was in progress (see `Node`).
-    var pendingReleases: [Any] = []
-    var isDrainingReleases = false
+    @exclusivity(unchecked) var pendingReleases: [Any] = []
+    @exclusivity(unchecked) var isDrainingReleases = false
 
     private static let key: pthread_key_t = {
         var key = pthread_key_t()

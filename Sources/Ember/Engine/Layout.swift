@@ -18,6 +18,9 @@ public struct Layout: Sendable, Equatable {
 
     public var rank: Int { shape.count }
 
+    /// The layout of a 0-d tensor (shared, so scalars allocate no arrays).
+    static let scalar = Layout(shape: [], strides: [], offset: 0)
+
     /// Number of elements.
     public var count: Int {
         var n = 1
@@ -65,7 +68,8 @@ public struct Layout: Sendable, Equatable {
 enum Broadcast {
     /// The broadcast shape of two shapes, or a PyTorch-style message naming `op`.
     static func shape(_ a: [Int], _ b: [Int], op: String) -> [Int] {
-        if a == b { return a }
+        if a == b || b.isEmpty { return a }
+        if a.isEmpty { return b }
         let rank = max(a.count, b.count)
         var result = [Int](repeating: 1, count: rank)
         for i in 0..<rank {
@@ -76,7 +80,7 @@ enum Broadcast {
             } else if x == 1 {
                 result[i] = y
             } else {
-                preconditionFailure("\(op): the size of tensor a (\(x)) must match the size of tensor b (\(y)) at non-singleton dimension \(i); shapes \(a) and \(b) cannot be broadcast")
+                emberFailure("\(op): the size of tensor a (\(x)) must match the size of tensor b (\(y)) at non-singleton dimension \(i); shapes \(a) and \(b) cannot be broadcast")
             }
         }
         return result

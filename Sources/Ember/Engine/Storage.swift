@@ -15,7 +15,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// Size of the buffer in bytes.
     public let byteCount: Int
     /// Incremented by every in-place operation that writes through any view of this storage.
-    public internal(set) var version = 0
+    @exclusivity(unchecked) public internal(set) var version = 0
 
     private enum Owner {
         case cachingAllocator

@@ -22,7 +22,9 @@ public final class Tensor: @unchecked Sendable {
     /// in type promotion like PyTorch's wrapped numbers (they never widen the other operand).
     let isWrappedNumber: Bool
     /// Autograd state, created only for tensors that take part in differentiation.
-    var autograd: AutogradMeta?
+    /// Unchecked exclusivity: read on every op, and like PyTorch's autograd metadata it is
+    /// not synchronised (a tensor is not mutated by two threads at once).
+    @exclusivity(unchecked) var autograd: AutogradMeta?
 
     init(storage: TensorStorage, layout: Layout, dtype: DType, isWrappedNumber: Bool = false) {
         self.storage = storage
@@ -34,6 +36,17 @@ public final class Tensor: @unchecked Sendable {
     /// Allocates an uninitialised contiguous tensor.
     init(uninitializedShape shape: [Int], dtype: DType) {
         let layout = Layout(contiguous: shape)
+        self.storage = TensorStorage(byteCount: layout.count * dtype.byteSize)
+        self.layout = layout
+        self.dtype = dtype
+        self.isWrappedNumber = false
+    }
+
+    /// Allocates an uninitialised contiguous tensor shaped like `template`, sharing its
+    /// shape and strides arrays when `template` is contiguous with no offset.
+    init(uninitializedLike template: Tensor, dtype: DType) {
+        let layout = template.layout.offset == 0 && template.isContiguous
+            ? template.layout : Layout(contiguous: template.shape)
         self.storage = TensorStorage(byteCount: layout.count * dtype.byteSize)
         self.layout = layout
         self.dtype = dtype
@@ -76,8 +89,8 @@ public final class Tensor: @unchecked Sendable {
     /// Normalises a possibly negative dimension, stopping with a message naming `op`.
     func normalizedDim(_ dim: Int, op: String, rank: Int? = nil) -> Int {
         let rank = rank ?? self.rank
-        let bound = max(rank, 1)
-        precondition(dim >= -bound && dim < bound,
+        let bound = Swift.max(rank, 1)
+        emberPrecondition(dim >= -bound && dim < bound,
                      "\(op): dimension out of range (expected to be in range of [\(-bound), \(bound - 1)], but got \(dim)) for a tensor of shape \(shape)")
         return dim < 0 ? dim + bound : dim
     }
@@ -92,6 +105,18 @@ public protocol TensorElement: Sendable {
     /// Converts from the kernels' common currency.
     init(emberDouble: Double)
     var emberDouble: Double { get }
+    /// The value as an integer (exact for integer types; truncated for floating point).
+    var emberInt64: Int64 { get }
+}
+
+extension BinaryInteger {
+    public var emberInt64: Int64 { Int64(truncatingIfNeeded: self) }
+}
+extension BinaryFloatingPoint {
+    public var emberInt64: Int64 { isFinite ? Int64(self) : 0 }
+}
+extension Bool {
+    public var emberInt64: Int64 { self ? 1 : 0 }
 }
 
 extension Float: TensorElement {
@@ -145,7 +170,7 @@ extension Tensor {
     ///
     ///     Tensor([[3.5]] as [[Double]]).item(as: Double.self)   // 3.5
     public func item<T: TensorElement>(as type: T.Type = T.self) -> T {
-        precondition(count == 1, "item: a Tensor with \(count) elements cannot be converted to a scalar (shape \(shape))")
+        emberPrecondition(count == 1, "item: a Tensor with \(count) elements cannot be converted to a scalar (shape \(shape))")
         return scalars(as: T.self)[0]
     }
 

@@ -59,13 +59,14 @@ extension Tensor {
         var resultType = DType.resultType(self, other)
         if operation.promotesIntegersToFloat && resultType.isIntegral { resultType = DType.defaultFloat }
         if resultType == .bool && !operation.allowsBool {
-            preconditionFailure("\(operation.name): not supported for bool tensors (use logical operations instead)")
+            emberFailure("\(operation.name): not supported for bool tensors (use logical operations instead)")
         }
-        if operation.kernel == EMBER_ATAN2 || operation.kernel == EMBER_DIV { precondition(resultType.isFloatingPoint) }
         let computeType = resultType.computeType
         let a = dtype == computeType ? self : withoutGrad { self.to(computeType) }
         let b = other.dtype == computeType ? other : withoutGrad { other.to(computeType) }
-        var result = Tensor(uninitializedShape: shape, dtype: computeType)
+        var result = shape == a.shape ? Tensor(uninitializedLike: a, dtype: computeType)
+            : shape == b.shape ? Tensor(uninitializedLike: b, dtype: computeType)
+            : Tensor(uninitializedShape: shape, dtype: computeType)
         ElementwiseKernel.binary(operation.kernel, a, b, into: result)
         if computeType != resultType { result = withoutGrad { result.to(resultType) } }
 
@@ -177,7 +178,7 @@ extension Tensor {
     ///
     ///     Tensor.where(x .> 0, x, x * 0.1)
     public static func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
-        precondition(condition.dtype == .bool, "where: expected condition to be a boolean tensor, but got a tensor with dtype \(condition.dtype)")
+        emberPrecondition(condition.dtype == .bool, "where: expected condition to be a boolean tensor, but got a tensor with dtype \(condition.dtype)")
         let shape = Broadcast.shape(Broadcast.shape(condition.shape, a.shape, op: "where"), b.shape, op: "where")
         let resultType = DType.resultType(a, b)
         let x = withoutGrad { a.to(resultType) }, y = withoutGrad { b.to(resultType) }

@@ -5,6 +5,21 @@ import EmberKernels
 enum CopyKernel {
     /// Copies `source` (broadcast to `destination`'s shape) into `destination`, converting dtype.
     static func copy(from source: Tensor, into destination: Tensor) {
+        // Fast path: same element order on both sides (contiguous, same shape), or a single
+        // source element broadcast over a contiguous destination: one flat loop.
+        if destination.isContiguous && (source.count == 1 || (source.isContiguous && source.shape == destination.shape)) {
+            let n = destination.count
+            let dst = destination.baseAddress, src = UnsafeRawPointer(source.baseAddress)
+            let dstType = destination.dtype, srcType = source.dtype
+            let sourceStep: Int64 = source.count == 1 ? 0 : 1
+            ParallelLoop.run(count: n, grain: 1 << 16) { range in
+                var length = Int64(range.count), unit: Int64 = 1, step = sourceStep
+                ember_copy(dstType.cType, srcType.cType, 1, &length,
+                           dst + range.lowerBound * dstType.byteSize, &unit,
+                           src + range.lowerBound * Int(sourceStep) * srcType.byteSize, &step)
+            }
+            return
+        }
         let shape = destination.shape
         let sourceStrides = Broadcast.strides(of: source.layout, to: shape)
         let loop = CoalescedLoop(shape: shape, strides: [destination.strides, sourceStrides])
@@ -41,7 +56,7 @@ extension Tensor {
     ///     let counts = Tensor([1, 2, 3] as [Int]).to(.float32)
     public func to(_ dtype: DType) -> Tensor {
         if dtype == self.dtype { return self }
-        let result = Tensor(uninitializedShape: shape, dtype: dtype)
+        let result = Tensor(uninitializedLike: self, dtype: dtype)
         CopyKernel.copy(from: self, into: result)
         if dtype.isFloatingPoint && self.dtype.isFloatingPoint && GraphRecorder.shouldRecord(self) {
             let sourceType = self.dtype

@@ -49,6 +49,23 @@ enum ElementwiseKernel {
             }
             return
         }
+        // Fast path: a contiguous tensor and a one-element operand (`x * 2`, `x + bias` of size 1).
+        if out.isContiguous && (b.count == 1 && a.isContiguous && a.shape == out.shape
+                                || a.count == 1 && b.isContiguous && b.shape == out.shape) {
+            let n = out.count
+            let scalarOnRight = b.count == 1 && a.shape == out.shape
+            let o = out.baseAddress, x = UnsafeRawPointer(a.baseAddress), y = UnsafeRawPointer(b.baseAddress)
+            ParallelLoop.run(count: n, grain: grain) { range in
+                var length = Int64(range.count), unit: Int64 = 1, zero: Int64 = 0
+                let offset = range.lowerBound * size
+                if scalarOnRight {
+                    ember_binary(op, out.dtype.cType, 1, &length, o + offset, &unit, x + offset, &unit, y, &zero)
+                } else {
+                    ember_binary(op, out.dtype.cType, 1, &length, o + offset, &unit, x, &zero, y + offset, &unit)
+                }
+            }
+            return
+        }
         let loop = CoalescedLoop(shape: out.shape, strides: [
             out.strides, Broadcast.strides(of: a.layout, to: out.shape), Broadcast.strides(of: b.layout, to: out.shape),
         ])

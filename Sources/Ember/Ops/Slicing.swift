@@ -65,7 +65,7 @@ extension Tensor {
     /// ellipsis (`ellipsisAt`) into full slices.
     func resolve(_ indices: [TensorIndex], ellipsisAt: Int?) -> [SliceComponent] {
         let consuming = indices.filter { if case .newAxis = $0 { return false } else { return true } }.count
-        precondition(consuming <= rank, "index: too many indices for tensor of dimension \(rank) (got \(consuming))")
+        emberPrecondition(consuming <= rank, "index: too many indices for tensor of dimension \(rank) (got \(consuming))")
         var expanded = indices
         if let position = ellipsisAt {
             expanded.insert(contentsOf: Array(repeating: TensorIndex.all, count: rank - consuming), at: position)
@@ -80,11 +80,11 @@ extension Tensor {
                 components.append(.newAxis)
             case .at(let i):
                 let size = shape[dim]
-                precondition(i >= -size && i < size, "index: index \(i) is out of bounds for dimension \(dim) with size \(size)")
+                emberPrecondition(i >= -size && i < size, "index: index \(i) is out of bounds for dimension \(dim) with size \(size)")
                 components.append(.index(i < 0 ? i + size : i))
                 dim += 1
             case .slice(let start, let end, let step):
-                precondition(step > 0, "index: step must be greater than zero (use flip for reversed order)")
+                emberPrecondition(step > 0, "index: step must be greater than zero (use flip for reversed order)")
                 let size = shape[dim]
                 func clampBound(_ value: Int?, _ fallback: Int) -> Int {
                     guard var v = value else { return fallback }

@@ -99,11 +99,11 @@ extension Tensor {
             resultType = DType.defaultFloat
         }
         if dtype == .bool && operation.keepsIntegerType && operation.kernel != EMBER_SIGN && operation.kernel != EMBER_RELU {
-            preconditionFailure("\(operation.name): not implemented for 'Bool' tensors")
+            emberFailure("\(operation.name): not implemented for 'Bool' tensors")
         }
         if input.dtype != resultType { input = withoutGrad { input.to(resultType) } }
         input = withoutGrad { input.contiguous() }
-        var result = Tensor(uninitializedShape: shape, dtype: resultType)
+        var result = Tensor(uninitializedLike: input, dtype: resultType)
         ElementwiseKernel.unary(operation.kernel, input, into: result, parameters: parameters)
         if dtype == .float16 || dtype == .bfloat16 { result = withoutGrad { result.to(dtype) } }
 
@@ -191,7 +191,7 @@ extension Tensor {
     ///     x.clamp(min: 0)            // like relu
     ///     x.clamp(min: -1, max: 1)
     public func clamp(min: Double? = nil, max: Double? = nil) -> Tensor {
-        precondition(min != nil || max != nil, "clamp: at least one of 'min' or 'max' must not be nil")
+        emberPrecondition(min != nil || max != nil, "clamp: at least one of 'min' or 'max' must not be nil")
         return apply(.clamp, parameters: (min ?? -.infinity, max ?? .infinity))
     }
 }

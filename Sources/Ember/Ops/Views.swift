@@ -14,13 +14,13 @@ extension Tensor {
     func inferShape(_ shape: [Int], op: String) -> [Int] {
         var result = shape
         let inferred = shape.indices.filter { shape[$0] == -1 }
-        precondition(inferred.count <= 1, "\(op): only one dimension can be inferred")
+        emberPrecondition(inferred.count <= 1, "\(op): only one dimension can be inferred")
         let known = shape.filter { $0 != -1 }.reduce(1, *)
         if let index = inferred.first {
-            precondition(known != 0 && count % known == 0, "\(op): shape \(shape) is invalid for input of size \(count)")
+            emberPrecondition(known != 0 && count % known == 0, "\(op): shape \(shape) is invalid for input of size \(count)")
             result[index] = count / known
         }
-        precondition(result.allSatisfy { $0 >= 0 } && result.reduce(1, *) == count,
+        emberPrecondition(result.allSatisfy { $0 >= 0 } && result.reduce(1, *) == count,
                      "\(op): shape \(shape) is invalid for input of size \(count)")
         return result
     }
@@ -77,7 +77,7 @@ extension Tensor {
     public func view(_ shape: [Int]) -> Tensor {
         let newShape = inferShape(shape, op: "view")
         guard let strides = viewStrides(for: newShape) else {
-            preconditionFailure("view: view size is not compatible with input tensor's size and stride (shape \(self.shape), strides \(self.strides), requested \(shape)); at least one dimension spans across two contiguous subspaces. Use reshaped(_:) instead.")
+            emberFailure("view: view size is not compatible with input tensor's size and stride (shape \(self.shape), strides \(self.strides), requested \(shape)); at least one dimension spans across two contiguous subspaces. Use reshaped(_:) instead.")
         }
         let input = self.shape
         return recordView("view", view(as: Layout(shape: newShape, strides: strides, offset: layout.offset))) { $0.reshaped(input) }
@@ -89,7 +89,7 @@ extension Tensor {
     public func flattened(startDim: Int = 0, endDim: Int = -1) -> Tensor {
         if rank == 0 { return reshaped([1]) }
         let start = normalizedDim(startDim, op: "flatten"), end = normalizedDim(endDim, op: "flatten")
-        precondition(start <= end, "flatten: start_dim cannot come after end_dim")
+        emberPrecondition(start <= end, "flatten: start_dim cannot come after end_dim")
         let merged = shape[start...end].reduce(1, *)
         return reshaped(Array(shape[..<start]) + [merged] + Array(shape[(end + 1)...]))
     }
@@ -98,9 +98,9 @@ extension Tensor {
     ///
     ///     x.permuted([0, 2, 1])
     public func permuted(_ dims: [Int]) -> Tensor {
-        precondition(dims.count == rank, "permute: number of dims don't match in permute (got \(dims.count) for a tensor of rank \(rank))")
+        emberPrecondition(dims.count == rank, "permute: number of dims don't match in permute (got \(dims.count) for a tensor of rank \(rank))")
         let order = dims.map { normalizedDim($0, op: "permute") }
-        precondition(Set(order).count == rank, "permute: repeated dim in \(dims)")
+        emberPrecondition(Set(order).count == rank, "permute: repeated dim in \(dims)")
         let result = view(as: Layout(shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: layout.offset))
         var inverse = [Int](repeating: 0, count: rank)
         for (i, d) in order.enumerated() { inverse[d] = i }
@@ -120,7 +120,7 @@ extension Tensor {
 
     /// The transpose of a matrix (a 0-d or 1-D tensor is returned unchanged).
     public var t: Tensor {
-        precondition(rank <= 2, "t: expects a tensor with <= 2 dimensions, but self is \(rank)D")
+        emberPrecondition(rank <= 2, "t: expects a tensor with <= 2 dimensions, but self is \(rank)D")
         return rank < 2 ? self : transposed(0, 1)
     }
 
@@ -155,12 +155,12 @@ extension Tensor {
     ///
     ///     Tensor([1, 2, 3] as [Float]).expanded(to: [4, 3])
     public func expanded(to shape: [Int]) -> Tensor {
-        precondition(shape.count >= rank, "expand: the number of sizes provided (\(shape.count)) must be greater or equal to the number of dimensions in the tensor (\(rank))")
+        emberPrecondition(shape.count >= rank, "expand: the number of sizes provided (\(shape.count)) must be greater or equal to the number of dimensions in the tensor (\(rank))")
         let pad = shape.count - rank
         var target = shape
         for i in 0..<rank where target[i + pad] == -1 { target[i + pad] = self.shape[i] }
         for i in 0..<rank {
-            precondition(self.shape[i] == target[i + pad] || self.shape[i] == 1,
+            emberPrecondition(self.shape[i] == target[i + pad] || self.shape[i] == 1,
                          "expand: the expanded size of the tensor (\(target[i + pad])) must match the existing size (\(self.shape[i])) at non-singleton dimension \(i + pad). Target sizes: \(shape). Tensor sizes: \(self.shape)")
         }
         if target == self.shape { return self }
@@ -178,7 +178,7 @@ extension Tensor {
     public func narrow(dim: Int, start: Int, length: Int) -> Tensor {
         let d = normalizedDim(dim, op: "narrow")
         let begin = start < 0 ? start + shape[d] : start
-        precondition(begin >= 0 && length >= 0 && begin + length <= shape[d],
+        emberPrecondition(begin >= 0 && length >= 0 && begin + length <= shape[d],
                      "narrow: start (\(start)) + length (\(length)) exceeds dimension size (\(shape[d])) of a tensor of shape \(shape)")
         var components = [SliceComponent](repeating: .range(start: 0, end: Int.max, step: 1), count: rank)
         components[d] = .range(start: begin, end: begin + length, step: 1)
@@ -189,7 +189,9 @@ extension Tensor {
     public func select(dim: Int, index: Int) -> Tensor {
         let d = normalizedDim(dim, op: "select")
         var components = [SliceComponent](repeating: .range(start: 0, end: Int.max, step: 1), count: rank)
-        components[d] = .index(index)
+        let size = shape[d]
+        emberPrecondition(index >= -size && index < size, "select: index \(index) out of range for tensor of size \(shape) at dimension \(d)")
+        components[d] = .index(index < 0 ? index + size : index)
         return sliced(components)
     }
 }

@@ -1,0 +1,147 @@
+// Float reduction kernels, written once and compiled per instruction set (like
+// elementwise_impl.h): a variant file defines EMBER_VARIANT and wraps this include in a
+// `#pragma clang attribute push(target(...))`.
+//
+// Vectorisation without intrinsics or -ffast-math: each kernel keeps an array of independent
+// accumulators (LANES of them) and adds x[i + j] into acc[j]; clang keeps the array in vector
+// registers (8 ymm for AVX2) without needing to reassociate a single sum.
+// Accuracy: a row sum is pairwise. A leaf sums at most LEAF elements into the lanes (each lane
+// sees LEAF / LANES values), lanes are combined as a binary tree, and leaves are combined by
+// recursive halving, so the error bound is O(eps (LEAF / LANES + log2 n)) instead of O(eps n).
+// Rejected: Kahan summation (4 flops per element, half the speed when the data is in cache) and
+// double accumulation for float32 rows (halves the lanes per register; pairwise is already
+// accurate to ~1e-7 relative on 10M elements).
+#include <math.h>
+#include "ember_reduce.h"
+
+#define EMBER_CAT_(a, b) a##_##b
+#define EMBER_CAT(a, b) EMBER_CAT_(a, b)
+#define VARIANT(name) EMBER_CAT(name, EMBER_VARIANT)
+
+// NaN-propagating maximum and minimum (a NaN accumulator stays NaN; a NaN value replaces it).
+#define RED_MAX(acc, v) (((v) > (acc) || (v) != (v)) ? (v) : (acc))
+#define RED_MIN(acc, v) (((v) < (acc) || (v) != (v)) ? (v) : (acc))
+#define RED_ADD(acc, v) ((acc) + (v))
+#define RED_MUL(acc, v) ((acc) * (v))
+#define RED_ADD_SQUARE(acc, v) ((acc) + (v) * (v))
+
+#define REDUCE_LEAF 1024
+
+// Defines VARIANT(row_NAME_SUFFIX)(x, n): STEP folds a value into a lane, COMBINE merges lanes.
+#define DEFINE_ROW_REDUCE(NAME, T, SUFFIX, LANES, INIT, STEP, COMBINE)                             \
+    static T VARIANT(row_leaf_##NAME##_##SUFFIX)(const T *x, int64_t n) {                          \
+        T acc[LANES];                                                                              \
+        for (int j = 0; j < LANES; j++) acc[j] = (INIT);                                           \
+        int64_t i = 0;                                                                             \
+        for (; i + LANES <= n; i += LANES) {                                                       \
+            for (int j = 0; j < LANES; j++) acc[j] = STEP(acc[j], x[i + j]);                       \
+        }                                                                                          \
+        for (int j = 0; i + j < n; j++) acc[j] = STEP(acc[j], x[i + j]);                           \
+        for (int width = LANES / 2; width >= 1; width /= 2) {                                      \
+            for (int j = 0; j < width; j++) acc[j] = COMBINE(acc[j], acc[j + width]);             \
+        }                                                                                          \
+        return acc[0];                                                                             \
+    }                                                                                              \
+    static T VARIANT(row_##NAME##_##SUFFIX)(const T *x, int64_t n) {                               \
+        if (n <= REDUCE_LEAF) return VARIANT(row_leaf_##NAME##_##SUFFIX)(x, n);                    \
+        int64_t half = (n / 2) & ~(int64_t)(LANES - 1);                                            \
+        T left = VARIANT(row_##NAME##_##SUFFIX)(x, half);                                          \
+        T right = VARIANT(row_##NAME##_##SUFFIX)(x + half, n - half);                              \
+        return COMBINE(left, right);                                                               \
+    }
+
+#define DEFINE_FLOAT_ROWS(T, SUFFIX, LANES)                                                        \
+    DEFINE_ROW_REDUCE(sum, T, SUFFIX, LANES, 0, RED_ADD, RED_ADD)                                  \
+    DEFINE_ROW_REDUCE(prod, T, SUFFIX, LANES, 1, RED_MUL, RED_MUL)                                 \
+    DEFINE_ROW_REDUCE(max, T, SUFFIX, LANES, -INFINITY, RED_MAX, RED_MAX)                          \
+    DEFINE_ROW_REDUCE(min, T, SUFFIX, LANES, INFINITY, RED_MIN, RED_MIN)                           \
+    DEFINE_ROW_REDUCE(sum_squares, T, SUFFIX, LANES, 0, RED_ADD_SQUARE, RED_ADD)                   \
+    T VARIANT(ember_row_reduce_##SUFFIX)(ember_reduce_op op, const T *x, int64_t n) {              \
+        switch (op) {                                                                              \
+        case EMBER_REDUCE_SUM: return VARIANT(row_sum_##SUFFIX)(x, n);                             \
+        case EMBER_REDUCE_PROD: return VARIANT(row_prod_##SUFFIX)(x, n);                           \
+        case EMBER_REDUCE_MAX: return VARIANT(row_max_##SUFFIX)(x, n);                             \
+        case EMBER_REDUCE_MIN: return VARIANT(row_min_##SUFFIX)(x, n);                             \
+        case EMBER_REDUCE_SUM_SQUARES: return VARIANT(row_sum_squares_##SUFFIX)(x, n);             \
+        default: return 0;                                                                         \
+        }                                                                                          \
+    }
+
+// 64 float lanes = 8 AVX2 registers; 32 double lanes likewise.
+DEFINE_FLOAT_ROWS(float, f32, 64)
+DEFINE_FLOAT_ROWS(double, f64, 32)
+
+// Column tiles: out[i] = op over k of in[k * stride + i]. The accumulator row (ACC, double for
+// float32 sums and products) stays in L1 by working on TILE columns at a time.
+#define COLUMN_TILE 512
+#define DEFINE_COLUMN_TILE(T, SUFFIX, ACC)                                                         \
+    void VARIANT(ember_column_tile_##SUFFIX)(ember_reduce_op op, const T *in, int64_t n,            \
+                                             int64_t stride, int64_t count, T *out) {              \
+        for (int64_t start = 0; start < count; start += COLUMN_TILE) {                             \
+            const int64_t width = count - start < COLUMN_TILE ? count - start : COLUMN_TILE;       \
+            const T *base = in + start;                                                            \
+            T *o = out + start;                                                                    \
+            switch (op) {                                                                          \
+            case EMBER_REDUCE_SUM:                                                                 \
+            case EMBER_REDUCE_SUM_SQUARES:                                                         \
+            case EMBER_REDUCE_PROD: {                                                              \
+                ACC acc[COLUMN_TILE];                                                              \
+                const ACC init = op == EMBER_REDUCE_PROD ? 1 : 0;                                  \
+                for (int64_t i = 0; i < width; i++) acc[i] = init;                                 \
+                for (int64_t k = 0; k < n; k++) {                                                  \
+                    const T *row = base + k * stride;                                              \
+                    if (op == EMBER_REDUCE_SUM) {                                                  \
+                        for (int64_t i = 0; i < width; i++) acc[i] += (ACC)row[i];                 \
+                    } else if (op == EMBER_REDUCE_PROD) {                                          \
+                        for (int64_t i = 0; i < width; i++) acc[i] *= (ACC)row[i];                 \
+                    } else {                                                                       \
+                        for (int64_t i = 0; i < width; i++) acc[i] += (ACC)row[i] * (ACC)row[i];   \
+                    }                                                                              \
+                }                                                                                  \
+                for (int64_t i = 0; i < width; i++) o[i] = (T)acc[i];                              \
+                break;                                                                             \
+            }                                                                                      \
+            case EMBER_REDUCE_MAX:                                                                 \
+            case EMBER_REDUCE_MIN: {                                                               \
+                const int is_max = op == EMBER_REDUCE_MAX;                                         \
+                for (int64_t i = 0; i < width; i++) o[i] = is_max ? -INFINITY : INFINITY;          \
+                for (int64_t k = 0; k < n; k++) {                                                  \
+                    const T *row = base + k * stride;                                              \
+                    if (is_max) {                                                                  \
+                        for (int64_t i = 0; i < width; i++) o[i] = RED_MAX(o[i], row[i]);          \
+                    } else {                                                                       \
+                        for (int64_t i = 0; i < width; i++) o[i] = RED_MIN(o[i], row[i]);          \
+                    }                                                                              \
+                }                                                                                  \
+                break;                                                                             \
+            }                                                                                      \
+            default: break;                                                                        \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+DEFINE_COLUMN_TILE(float, f32, double)
+DEFINE_COLUMN_TILE(double, f64, double)
+
+// First index of the maximum (or minimum): one vectorised pass for the extreme value, then a
+// block-wise search for its first occurrence (a NaN extreme means the first NaN).
+#define DEFINE_ARG_ROW(T, SUFFIX)                                                                  \
+    int64_t VARIANT(ember_arg_row_##SUFFIX)(int is_max, const T *x, int64_t n) {                   \
+        if (n <= 0) return 0;                                                                      \
+        const T target = is_max ? VARIANT(row_max_##SUFFIX)(x, n) : VARIANT(row_min_##SUFFIX)(x, n); \
+        const int nan = target != target;                                                          \
+        int64_t i = 0;                                                                             \
+        for (; i + 64 <= n; i += 64) {                                                             \
+            int hit = 0;                                                                           \
+            if (nan) { for (int j = 0; j < 64; j++) hit |= x[i + j] != x[i + j]; }                 \
+            else { for (int j = 0; j < 64; j++) hit |= x[i + j] == target; }                       \
+            if (hit) break;                                                                        \
+        }                                                                                          \
+        for (; i < n; i++) {                                                                       \
+            if (nan ? x[i] != x[i] : x[i] == target) return i;                                     \
+        }                                                                                          \
+        return 0;                                                                                  \
+    }
+
+DEFINE_ARG_ROW(float, f32)
+DEFINE_ARG_ROW(double, f64)
