@@ -25,10 +25,10 @@ extension Tensor {
     ///     Tensor.zeros([2, 1, 3, 4]).matmul(Tensor.zeros([5, 4, 6])).shape   // [2, 5, 3, 6]
     public func matmul(_ other: Tensor) -> Tensor {
         let a = self, b = other
-        precondition(a.rank >= 1 && b.rank >= 1,
+        emberPrecondition(a.rank >= 1 && b.rank >= 1,
                      "matmul: both arguments to matmul need to be at least 1D, but they are \(a.rank)D and \(b.rank)D")
         let inner = b.rank == 1 ? b.shape[0] : b.shape[b.rank - 2]
-        precondition(a.shape[a.rank - 1] == inner,
+        emberPrecondition(a.shape[a.rank - 1] == inner,
                      "matmul: shapes \(a.shape) and \(b.shape) cannot be multiplied (\(a.shape[a.rank - 1]) != \(inner))")
         if a.rank >= 2 && b.rank >= 2 { return Tensor.matrixProduct(a, b, op: "matmul") }
         let left = a.rank == 1 ? a.unsqueezed(0) : a
@@ -45,7 +45,7 @@ extension Tensor {
     ///
     ///     a.mm(b)   // [n, k] · [k, m] -> [n, m]
     public func mm(_ other: Tensor) -> Tensor {
-        precondition(rank == 2 && other.rank == 2,
+        emberPrecondition(rank == 2 && other.rank == 2,
                      "mm: expected 2-D tensors, but got \(rank)-D and \(other.rank)-D")
         return Tensor.matrixProduct(self, other, op: "mm")
     }
@@ -54,9 +54,9 @@ extension Tensor {
     ///
     ///     a.bmm(b)   // [B, n, k] · [B, k, m] -> [B, n, m]
     public func bmm(_ other: Tensor) -> Tensor {
-        precondition(rank == 3 && other.rank == 3,
+        emberPrecondition(rank == 3 && other.rank == 3,
                      "bmm: expected 3-D tensors, but got \(rank)-D and \(other.rank)-D")
-        precondition(shape[0] == other.shape[0],
+        emberPrecondition(shape[0] == other.shape[0],
                      "bmm: batch sizes must match, but got \(shape[0]) and \(other.shape[0]) (shapes \(shape) and \(other.shape))")
         return Tensor.matrixProduct(self, other, op: "bmm")
     }
@@ -65,9 +65,9 @@ extension Tensor {
     ///
     ///     Tensor([1, 2, 3] as [Float]).dot(Tensor([4, 5, 6] as [Float]))   // tensor(32.)
     public func dot(_ other: Tensor) -> Tensor {
-        precondition(rank == 1 && other.rank == 1,
+        emberPrecondition(rank == 1 && other.rank == 1,
                      "dot: 1D tensors expected, but got \(rank)D and \(other.rank)D tensors")
-        precondition(count == other.count,
+        emberPrecondition(count == other.count,
                      "dot: inconsistent tensor size, expected tensor [\(count)] and src [\(other.count)] to have the same number of elements, but got \(count) and \(other.count) elements respectively")
         return matmul(other)
     }
@@ -79,7 +79,7 @@ extension Tensor {
     ///
     ///     Tensor([1, 2] as [Float]).outer(Tensor([3, 4, 5] as [Float]))   // shape [2, 3]
     public func outer(_ other: Tensor) -> Tensor {
-        precondition(rank == 1 && other.rank == 1,
+        emberPrecondition(rank == 1 && other.rank == 1,
                      "outer: 1D tensors expected, but got \(rank)D and \(other.rank)D tensors")
         return unsqueezed(1) * other
     }
@@ -94,13 +94,13 @@ extension Tensor {
     /// `[batch..., n, k] · [batch..., k, m] -> [broadcast batch..., n, m]`, both operands of
     /// rank >= 2. The one matrix-product op with a backward rule.
     static func matrixProduct(_ a: Tensor, _ b: Tensor, op: String) -> Tensor {
-        precondition(a.rank >= 2 && b.rank >= 2)
+        assert(a.rank >= 2 && b.rank >= 2)
         let n = a.shape[a.rank - 2], k = a.shape[a.rank - 1]
         let kb = b.shape[b.rank - 2], m = b.shape[b.rank - 1]
-        precondition(k == kb, "\(op): shapes \(a.shape) and \(b.shape) cannot be multiplied (\(k) != \(kb))")
-        precondition(a.dtype == b.dtype,
+        emberPrecondition(k == kb, "\(op): shapes \(a.shape) and \(b.shape) cannot be multiplied (\(k) != \(kb))")
+        emberPrecondition(a.dtype == b.dtype,
                      "\(op): expected both operands to have the same dtype, but got \(a.dtype) and \(b.dtype)")
-        precondition(a.dtype != .bool, "\(op): not implemented for bool tensors")
+        emberPrecondition(a.dtype != .bool, "\(op): not implemented for bool tensors")
         let batchShape = Broadcast.shape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)), op: op)
 
         let result: Tensor
@@ -193,7 +193,7 @@ enum MatrixProductKernel {
         switch a.dtype {
         case .float32: run(Float.self, a, b, into: result, batchShape: batchShape)
         case .float64: run(Double.self, a, b, into: result, batchShape: batchShape)
-        default: preconditionFailure("matmul: GEMM path called with \(a.dtype)")
+        default: emberFailure("matmul: GEMM path called with \(a.dtype)")
         }
     }
 
@@ -243,7 +243,7 @@ enum MatrixProductKernel {
         case .int64: runIntegers(Int64.self, a, b, into: result, batchShape: batchShape)
         case .int32: runIntegers(Int32.self, a, b, into: result, batchShape: batchShape)
         case .uint8: runIntegers(UInt8.self, a, b, into: result, batchShape: batchShape)
-        default: preconditionFailure("matmul: not implemented for \(a.dtype)")
+        default: emberFailure("matmul: not implemented for \(a.dtype)")
         }
     }
 
