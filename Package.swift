@@ -13,6 +13,11 @@ let package = Package(
         .executable(name: "ember-example", targets: ["ember-example"]),
         .executable(name: "custom-op-example", targets: ["custom-op-example"]),
     ],
+    dependencies: [
+        // Documentation only (nothing links it): `swift package generate-documentation --target Ember`
+        // builds the DocC catalog in Sources/Ember/Ember.docc.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+    ],
     targets: [
         .target(name: "CEmberKernels"),
         .target(name: "EmberKernels", dependencies: ["CEmberKernels"]),
