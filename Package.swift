@@ -28,8 +28,7 @@ let package = Package(
         // the executable that runs it, and the README's example compiled verbatim.
         .target(name: "EmberExamples", dependencies: ["Ember"]),
         .executableTarget(name: "custom-op-example", dependencies: ["Ember", "EmberExamples"]),
-        // README's example calls matmul: enable this line when the linalg branch has landed.
-        // .executableTarget(name: "readme-example", dependencies: ["Ember"]),
+        .executableTarget(name: "readme-example", dependencies: ["Ember"]),
         .testTarget(name: "EmberKernelsTests", dependencies: ["EmberKernels", "CEmberKernels"]),
         .testTarget(name: "EmberTests", dependencies: ["Ember"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberExamplesTests", dependencies: ["Ember", "EmberExamples"]),
