@@ -81,21 +81,42 @@ extension Tensor {
         }
     }
 
-    public static func += (lhs: Tensor, rhs: Tensor) { lhs.assignInPlace(lhs + rhs, op: "add_") }
-    public static func -= (lhs: Tensor, rhs: Tensor) { lhs.assignInPlace(lhs - rhs, op: "sub_") }
-    public static func *= (lhs: Tensor, rhs: Tensor) { lhs.assignInPlace(lhs * rhs, op: "mul_") }
-    public static func /= (lhs: Tensor, rhs: Tensor) { lhs.assignInPlace(lhs / rhs, op: "div_") }
-    public static func += <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.assignInPlace(lhs + rhs, op: "add_") }
-    public static func -= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.assignInPlace(lhs - rhs, op: "sub_") }
-    public static func *= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.assignInPlace(lhs * rhs, op: "mul_") }
-    public static func /= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.assignInPlace(lhs / rhs, op: "div_") }
+    /// `self = self op other`, computed straight into this tensor's memory when nothing needs
+    /// recording and the result keeps this tensor's shape and dtype; otherwise computed out of
+    /// place and copied in (which also handles autograd history and overlapping operands).
+    func updateInPlace(_ operation: BinaryOperation, _ other: Tensor, op: String) {
+        let recording = GraphRecorder.shouldRecord(self, other)
+        if !recording && dtype == dtype.computeType && isContiguous
+            && DType.resultType(self, other) == dtype
+            && Broadcast.shape(shape, other.shape, op: op) == shape
+            && (other.storage !== storage || other.layout == layout)
+            && !(operation.promotesIntegersToFloat && dtype.isIntegral) {
+            let operand = other.dtype == dtype ? other : withoutGrad { other.to(dtype) }
+            ElementwiseKernel.binary(operation.kernel, self, operand, into: self)
+            storage.bumpVersion()
+            return
+        }
+        assignInPlace(apply(operation, other), op: op)
+    }
+
+    public static func += (lhs: Tensor, rhs: Tensor) { lhs.updateInPlace(.add, rhs, op: "add_") }
+    public static func -= (lhs: Tensor, rhs: Tensor) { lhs.updateInPlace(.sub, rhs, op: "sub_") }
+    public static func *= (lhs: Tensor, rhs: Tensor) { lhs.updateInPlace(.mul, rhs, op: "mul_") }
+    public static func /= (lhs: Tensor, rhs: Tensor) { lhs.updateInPlace(.div, rhs, op: "div_") }
+    public static func += <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.updateInPlace(.add, Tensor(wrapping: rhs), op: "add_") }
+    public static func -= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.updateInPlace(.sub, Tensor(wrapping: rhs), op: "sub_") }
+    public static func *= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.updateInPlace(.mul, Tensor(wrapping: rhs), op: "mul_") }
+    public static func /= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.updateInPlace(.div, Tensor(wrapping: rhs), op: "div_") }
 
     /// In-place `self += alpha * other`; returns self.
     @discardableResult
-    public func add_(_ other: Tensor, alpha: Double = 1) -> Tensor { assignInPlace(add(other, alpha: alpha), op: "add_"); return self }
+    public func add_(_ other: Tensor, alpha: Double = 1) -> Tensor {
+        updateInPlace(.add, alpha == 1 ? other : other * alpha, op: "add_")
+        return self
+    }
     /// In-place `self *= other`; returns self.
     @discardableResult
-    public func mul_(_ other: Tensor) -> Tensor { assignInPlace(self * other, op: "mul_"); return self }
+    public func mul_(_ other: Tensor) -> Tensor { updateInPlace(.mul, other, op: "mul_"); return self }
     /// Sets every element to zero; returns self.
     @discardableResult
     public func zero_() -> Tensor { fill_(0) }

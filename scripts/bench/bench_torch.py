@@ -1,0 +1,140 @@
+"""PyTorch (CPU) side of ember-bench: the same workloads, the same JSON-lines schema.
+
+Each workload runs at torch.set_num_threads(1) and (2) and the better median is reported,
+with the thread count that achieved it. Timing matches ember-bench: warm-up calls, then at
+least --repeats timed calls and at least --min-time seconds, median per operation.
+
+    $TORCH_PYTHON scripts/bench/bench_torch.py [--filter matmul,add] [--threads 1,2]
+
+To add a workload, register a function under the same name as Ember's (see WORKLOADS):
+it builds the inputs and returns the closure to time.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+
+WORKLOADS = []
+
+
+def workload(name, group, flop=None, operations_per_call=1, note=""):
+    def register(prepare):
+        WORKLOADS.append({"name": name, "group": group, "flop": flop, "ops": operations_per_call,
+                          "note": note, "prepare": prepare})
+        return prepare
+    return register
+
+
+for size in [256, 1024, 2048]:
+    @workload(f"matmul_{size}", "matmul", flop=2.0 * size**3, note=f"[{size}, {size}] · [{size}, {size}] float32")
+    def _matmul(size=size):
+        a, b = torch.randn(size, size), torch.randn(size, size)
+        return lambda: torch.matmul(a, b)
+
+
+
+@workload("bmm_256x32", "matmul", flop=256 * 2.0 * 32**3, note="[256, 32, 32] · [256, 32, 32] float32")
+def _bmm():
+    a, b = torch.randn(256, 32, 32), torch.randn(256, 32, 32)
+    return lambda: torch.bmm(a, b)
+
+
+COUNT = 10_000_000
+
+
+@workload("add_10M", "elementwise", flop=float(COUNT), note="10M float32 + 10M float32")
+def _add():
+    a, b = torch.randn(COUNT), torch.randn(COUNT)
+    return lambda: a + b
+
+
+@workload("exp_10M", "elementwise", flop=float(COUNT), note="exp of 10M float32")
+def _exp():
+    a = torch.randn(COUNT)
+    return lambda: a.exp()
+
+
+@workload("relu_10M", "elementwise", flop=float(COUNT), note="relu of 10M float32")
+def _relu():
+    a = torch.randn(COUNT)
+    return lambda: a.relu()
+
+
+@workload("sum_10M", "reduction", flop=float(COUNT), note="sum of 10M float32 to a scalar")
+def _sum():
+    a = torch.randn(COUNT)
+    return lambda: a.sum()
+
+
+LOOP = 10_000
+
+
+@workload("add_1elem_loop", "overhead", operations_per_call=LOOP, note="one-element float32 add, per op (fixed per-op cost)")
+def _add_loop():
+    a, b = torch.tensor([1.0]), torch.tensor([2.0])
+
+    def body():
+        for _ in range(LOOP):
+            a + b
+    return body
+
+
+@workload("matmul_16_loop", "overhead", flop=2.0 * 16**3, operations_per_call=LOOP // 10,
+          note="[16, 16] · [16, 16] float32, per op (small layers: LSTM cells, tiny MLPs)")
+def _matmul_loop():
+    a, b = torch.randn(16, 16), torch.randn(16, 16)
+
+    def body():
+        for _ in range(LOOP // 10):
+            torch.matmul(a, b)
+    return body
+
+
+def measure(entry, repeats, min_time, warmup):
+    body = entry["prepare"]()
+    for _ in range(warmup):
+        body()
+    samples = []
+    start = time.perf_counter()
+    while len(samples) < repeats or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        body()
+        samples.append((time.perf_counter() - t0) / entry["ops"])
+        if len(samples) >= 1000:
+            break
+    return statistics.median(samples), min(samples), len(samples)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--filter", default="", help="comma-separated substrings of workload names")
+    parser.add_argument("--threads", default="1,2", help="thread counts to try; the best is reported")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--min-time", type=float, default=1.0)
+    parser.add_argument("--warmup", type=int, default=2)
+    args = parser.parse_args()
+    filters = [f for f in args.filter.split(",") if f]
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    torch.manual_seed(0)
+    # Grad mode stays on, as in Ember's default; no input requires grad, so nothing is recorded.
+    for entry in WORKLOADS:
+        if filters and not any(f in entry["name"] for f in filters):
+            continue
+        best = None
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            median, fastest, repeats = measure(entry, args.repeats, args.min_time, args.warmup)
+            if best is None or median < best[0]:
+                best = (median, fastest, repeats, threads)
+        median, fastest, repeats, threads = best
+        print(json.dumps({"impl": "torch", "name": entry["name"], "group": entry["group"],
+                          "seconds": median, "min_seconds": fastest, "repeats": repeats,
+                          "threads": threads, "flop": entry["flop"],
+                          "note": entry["note"] + f" (torch {torch.__version__})"}), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
