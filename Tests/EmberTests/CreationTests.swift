@@ -435,7 +435,7 @@ func standardError(_ result: ExitTest.Result?) -> String {
         var values = CreationFixture.file.float16.values.map { Float($0.value) }.filter { !$0.isNaN }
         var generator = SystemRandomNumberGenerator()
         values += (0..<2000).map { _ in Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &generator)) }.filter { !$0.isNaN }
-        values += [1 + 0x1p-8, 1 + 3 * 0x1p-8, -(1 + 0x1p-8), .greatestFiniteMagnitude, 1e-40, -1e-40, .leastNonzeroMagnitude]
+        values += [1 + 0x1p-8, 1 + 3 * 0x1p-8, -(1 + 0x1p-8), .greatestFiniteMagnitude, Float.leastNormalMagnitude / 4, -Float.leastNormalMagnitude / 3, .leastNonzeroMagnitude]
         let bits = halfBits(Tensor(values).to(.bfloat16))
         for (value, converted) in zip(values, bits) where converted != Self.bfloat16Bits(value) {
             Issue.record("bfloat16(\(value)) = 0x\(String(converted, radix: 16)), expected 0x\(String(Self.bfloat16Bits(value), radix: 16))")
