@@ -1,3 +1,5 @@
+import Foundation
+
 /// The base class of every neural-network layer and model, like `torch.nn.Module`.
 ///
 /// A module owns tensors marked `@Parameter` (trained) and `@Buffer` (state such as running
@@ -42,14 +44,16 @@ open class Module: CustomStringConvertible {
             levels.append(current)
             mirror = current.superclassMirror
         }
+        levels.reverse()
+        let schema = FieldSchema.lookup(type(of: self), levels: levels)
         var members = ModuleMembers()
-        for level in levels.reversed() {
-            for child in level.children {
-                guard let label = child.label, !label.hasPrefix("$") else { continue }   // lazy storage
+        for (level, roles) in zip(levels, schema) {
+            for (child, role) in zip(level.children, roles) {
+                guard case .candidate(let name) = role else { continue }
                 if let slot = child.value as? TensorSlot {
-                    members.tensors.append((slot.explicitName ?? ModuleNaming.pytorchName(forProperty: label), slot))
+                    members.tensors.append((slot.explicitName ?? name, slot))
                 } else if let module = child.value as? Module {
-                    members.children.append((ModuleNaming.pytorchName(forProperty: label), module))
+                    members.children.append((name, module))
                 }
             }
         }
@@ -262,3 +266,37 @@ public protocol Layer: Module {
     /// Runs the layer.
     func callAsFunction(_ input: Tensor) -> Tensor
 }
+
+/// Which stored properties of a module class can hold a wrapper or a child, and their PyTorch
+/// names, worked out once per class: discovery then casts only those fields and never
+/// recomputes a name (together half the cost of a Mirror walk in debug builds).
+/// A field qualifies when its value is a class instance or an Optional (a nil child today may
+/// be set later); value types (Int, Bool, arrays, structs) never do.
+enum FieldSchema {
+    enum Role { case ignored, candidate(name: String) }
+
+    private nonisolated(unsafe) static var cache: [ObjectIdentifier: [[Role]]] = [:]
+    private static let lock = NSLock()
+
+    static func lookup(_ type: Module.Type, levels: [Mirror]) -> [[Role]] {
+        let key = ObjectIdentifier(type)
+        lock.lock()
+        if let schema = cache[key] { lock.unlock(); return schema }
+        lock.unlock()
+        let schema = levels.map { level in
+            level.children.map { child -> Role in
+                guard let label = child.label, !label.hasPrefix("$") else { return .ignored }   // lazy storage
+                let valueType = Swift.type(of: child.value)
+                guard valueType is AnyObject.Type || valueType is OptionalMarker.Type else { return .ignored }
+                return .candidate(name: ModuleNaming.pytorchName(forProperty: label))
+            }
+        }
+        lock.lock()
+        cache[key] = schema
+        lock.unlock()
+        return schema
+    }
+}
+
+protocol OptionalMarker {}
+extension Optional: OptionalMarker {}
