@@ -1,6 +1,6 @@
-/// Containers of modules: `Sequential` (a chain of layers), `ModuleList` and `ModuleDict`.
-/// Their elements are children named "0", "1", … (or by key), as in PyTorch, so
-/// `blocks.0.attention.weight` loads from a PyTorch checkpoint.
+// Containers of modules: `Sequential` (a chain of layers), `ModuleList` and `ModuleDict`.
+// Their elements are children named "0", "1", … (or by key), as in PyTorch, so
+// `blocks.0.attention.weight` loads from a PyTorch checkpoint.
 
 /// Builds the layer list of a `Sequential` from a block of layer expressions, with `if`,
 /// `if/else`, `for` and optional layers.
@@ -13,6 +13,7 @@
 ///     }
 @resultBuilder
 public enum LayerBuilder {
+    // The result-builder hooks: each turns a piece of the block into a list of layers.
     public static func buildExpression(_ layer: any Layer) -> [any Layer] { [layer] }
     public static func buildExpression(_ layers: [any Layer]) -> [any Layer] { layers }
     public static func buildBlock(_ components: [any Layer]...) -> [any Layer] { components.flatMap { $0 } }
@@ -89,7 +90,9 @@ public final class ModuleList<Element: Module>: Module, RandomAccessCollection {
         super.init()
     }
 
+    /// Always 0.
     public var startIndex: Int { 0 }
+    /// The number of modules.
     public var endIndex: Int { elements.count }
 
     /// The module at `index`; assigning replaces it.

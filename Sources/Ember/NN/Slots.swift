@@ -1,20 +1,20 @@
-/// The property wrappers that mark a module's tensors: `@Parameter` (trainable) and `@Buffer`
-/// (state saved with the model but not trained, such as BatchNorm's running mean).
-///
-/// Both are classes, so a `Module` finds them with `Mirror` under the stored-property label
-/// `_name` and can read and replace the tensor without knowing the property's key path. The
-/// wrapper object itself stays in place for the module's lifetime; assigning `layer.weight`
-/// replaces the tensor it holds.
-///
-/// Why one generic wrapper over `Tensor` and `Tensor?` rather than separate `Parameter` and
-/// `OptionalParameter` types: `@Parameter var bias: Tensor?` reads like the non-optional form
-/// and the generic argument is inferred from the property's type.
-///
-/// Swift's definite-initialisation rule for wrappers: a plain `@Parameter var weight: Tensor`
-/// is initialised by assigning `self.weight = …` before `super.init()`. A wrapper written with
-/// arguments (`@Parameter("in_proj_weight")`, `@Buffer(persistent: false)`) is created at the
-/// declaration, so assign its tensor after `super.init()`, or assign the wrapper itself before:
-/// `_mask = Buffer(wrappedValue: mask, persistent: false)`.
+// The property wrappers that mark a module's tensors: `@Parameter` (trainable) and `@Buffer`
+// (state saved with the model but not trained, such as BatchNorm's running mean).
+//
+// Both are classes, so a `Module` finds them with `Mirror` under the stored-property label
+// `_name` and can read and replace the tensor without knowing the property's key path. The
+// wrapper object itself stays in place for the module's lifetime; assigning `layer.weight`
+// replaces the tensor it holds.
+//
+// Why one generic wrapper over `Tensor` and `Tensor?` rather than separate `Parameter` and
+// `OptionalParameter` types: `@Parameter var bias: Tensor?` reads like the non-optional form
+// and the generic argument is inferred from the property's type.
+//
+// Swift's definite-initialisation rule for wrappers: a plain `@Parameter var weight: Tensor`
+// is initialised by assigning `self.weight = …` before `super.init()`. A wrapper written with
+// arguments (`@Parameter("in_proj_weight")`, `@Buffer(persistent: false)`) is created at the
+// declaration, so assign its tensor after `super.init()`, or assign the wrapper itself before:
+// `_mask = Buffer(wrappedValue: mask, persistent: false)`.
 
 /// The two types a `@Parameter` or `@Buffer` can wrap: `Tensor` and `Tensor?`.
 /// The underscored requirements are the wrappers' plumbing, not API for users.

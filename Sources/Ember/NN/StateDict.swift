@@ -59,6 +59,8 @@ public struct StateDict: Sequence, ExpressibleByDictionaryLiteral {
     }
 
     /// Iterates `(name, tensor)` pairs in order.
+    ///
+    ///     for (name, tensor) in state { print(name) }
     public func makeIterator() -> AnyIterator<(name: String, tensor: Tensor)> {
         var index = 0
         let names = self.names, tensors = self.tensors
@@ -80,8 +82,11 @@ public struct StateDict: Sequence, ExpressibleByDictionaryLiteral {
 public struct StateDictError: Error, CustomStringConvertible, Sendable {
     /// One tensor whose shape differs between the checkpoint and the model.
     public struct ShapeMismatch: Sendable, Equatable {
+        /// The state-dict name.
         public let key: String
+        /// The shape in the model.
         public let expected: [Int]
+        /// The shape in the state dict.
         public let actual: [Int]
     }
 
@@ -94,6 +99,7 @@ public struct StateDictError: Error, CustomStringConvertible, Sendable {
     /// Tensors present in both with different shapes (always reported).
     public let shapeMismatches: [ShapeMismatch]
 
+    /// The message, one line per kind of problem, as PyTorch prints it.
     public var description: String {
         func quoted(_ keys: [String]) -> String { keys.map { "\"\($0)\"" }.joined(separator: ", ") }
         var lines = ["Error(s) in loading state_dict for \(moduleName):"]

@@ -251,20 +251,4 @@ struct LayerFixture: Decodable, CustomTestStringConvertible {
         #expect(linear.weight.isLeaf && linear.weight.requiresGrad)
         #expect(linear.weight.scalars(as: Float.self).allSatisfy { $0 == 1 })
     }
-
-    @Test func seededDefaultsAreReproducible() {
-        let a = Linear(4, 4, generatorSeedForTest: 9), b = Linear(4, 4, generatorSeedForTest: 9)
-        #expect(a.weight.scalars(as: Float.self) == b.weight.scalars(as: Float.self))
-    }
-}
-
-private extension Linear {
-    /// Builds a layer and re-initialises it from a private generator (the default one is
-    /// shared by tests running in parallel).
-    convenience init(_ inFeatures: Int, _ outFeatures: Int, generatorSeedForTest seed: UInt64) {
-        self.init(inFeatures, outFeatures)
-        let generator = RandomGenerator(seed: seed)
-        Initializers.kaimingUniform_(weight, a: 5.0.squareRoot(), generator: generator)
-        Initializers.uniform_(bias!, low: -0.5, high: 0.5, generator: generator)
-    }
 }

@@ -217,4 +217,47 @@ import Testing
         let perCall = Date().timeIntervalSince(start) / 20
         #expect(perCall < 0.05, "parameters() of 51 modules took \(perCall) s")
     }
+
+    @Test func childSetAfterFirstDiscoveryIsFound() {
+        // The per-class field schema is built from the first instance seen, where the
+        // optional child is nil: it must still be found once set.
+        let block = Block(downsample: false)
+        #expect(!block.namedParameters().map(\.name).contains("downsample.weight"))
+        block.downsample = Linear(3, 3, bias: false)
+        #expect(block.namedParameters().map(\.name).contains("downsample.weight"))
+        block.downsample = nil
+        #expect(!block.stateDict().keys.contains("downsample.weight"))
+    }
+
+    @Test func containersNameAndOrderTheirChildren() throws {
+        let list = ModuleList<Linear>()
+        list.append(Linear(1, 1))
+        list.append(contentsOf: [Linear(1, 2), Linear(2, 1)])
+        list.insert(Linear(1, 1), at: 0)
+        #expect(list.count == 4)
+        #expect(list.stateDict().keys.prefix(4) == ["0.weight", "0.bias", "1.weight", "1.bias"])
+        let dict = ModuleDict<Linear>(["b": Linear(1, 1), "a": Linear(1, 1)])
+        dict["c"] = Linear(1, 1)
+        dict["b"] = nil
+        #expect(dict.keys == ["a", "c"])
+        #expect(dict.stateDict().keys == ["a.weight", "a.bias", "c.weight", "c.bias"])
+
+        let sub = Sequential { Linear(2, 2) }
+        let outer = Sequential { sub; ReLU() }
+        let state = outer.stateDict()
+        let copy = Sequential { Linear(2, 2) }
+        try copy.loadStateDict(state.withPrefixRemoved("0"))
+        #expect(copy[0].parameters()[0].scalars(as: Float.self) == sub[0].parameters()[0].scalars(as: Float.self))
+    }
+
+    @Test func tiedWeightsByAssignment() {
+        let encoder = Embedding(numEmbeddings: 5, embeddingDim: 3)
+        let decoder = Linear(3, 5, bias: false)
+        decoder.weight = encoder.weight
+        let model = Sequential([encoder, decoder])
+        #expect(model.parameters().count == 1)
+        #expect(model.stateDict().keys == ["0.weight", "1.weight"])
+        model.to(dtype: .float64)
+        #expect(encoder.weight === decoder.weight)
+    }
 }

@@ -1,12 +1,14 @@
-/// Activation layers: each wraps the `Functional` form so it can sit in a `Sequential`.
-///
-///     Sequential { Linear(4, 8); GELU(approximate: .tanh); Linear(8, 1); Sigmoid() }
+// Activation layers: each wraps the `Functional` form so it can sit in a `Sequential`.
+//
+//     Sequential { Linear(4, 8); GELU(approximate: .tanh); Linear(8, 1); Sigmoid() }
 
 /// max(x, 0).
 ///
 ///     ReLU()(Tensor([-1, 2] as [Float]))   // [0, 2]
 public final class ReLU: Module, Layer {
+    /// The activation layer.
     public override init() { super.init() }
+    /// Applies the activation elementwise (softmax: along `dim`).
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.relu(input) }
 }
 
@@ -14,11 +16,14 @@ public final class ReLU: Module, Layer {
 ///
 ///     GELU(approximate: .tanh)
 public final class GELU: Module, Layer {
+    /// Exact (erf) or tanh-approximated.
     public let approximate: GELUApproximation
+    /// A GELU layer.
     public init(approximate: GELUApproximation = .exact) {
         self.approximate = approximate
         super.init()
     }
+    /// Applies the activation elementwise (softmax: along `dim`).
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.gelu(input, approximate: approximate) }
     public override var extraDescription: String { "approximate='\(approximate == .tanh ? "tanh" : "none")'" }
 }
@@ -27,7 +32,9 @@ public final class GELU: Module, Layer {
 ///
 ///     SiLU()(x)
 public final class SiLU: Module, Layer {
+    /// The activation layer.
     public override init() { super.init() }
+    /// Applies the activation elementwise (softmax: along `dim`).
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.silu(input) }
 }
 
@@ -35,7 +42,9 @@ public final class SiLU: Module, Layer {
 ///
 ///     Tanh()(x)
 public final class Tanh: Module, Layer {
+    /// The activation layer.
     public override init() { super.init() }
+    /// Applies the activation elementwise (softmax: along `dim`).
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.tanh(input) }
 }
 
@@ -43,7 +52,9 @@ public final class Tanh: Module, Layer {
 ///
 ///     Sigmoid()(logits)
 public final class Sigmoid: Module, Layer {
+    /// The activation layer.
     public override init() { super.init() }
+    /// Applies the activation elementwise (softmax: along `dim`).
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.sigmoid(input) }
 }
 
@@ -51,11 +62,14 @@ public final class Sigmoid: Module, Layer {
 ///
 ///     Softmax(dim: -1)(logits)
 public final class Softmax: Module, Layer {
+    /// The dimension normalised over.
     public let dim: Int
+    /// A layer normalising along `dim`.
     public init(dim: Int) {
         self.dim = dim
         super.init()
     }
+    /// Applies the activation elementwise (softmax: along `dim`).
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.softmax(input, dim: dim) }
     public override var extraDescription: String { "dim=\(dim)" }
 }
@@ -64,11 +78,14 @@ public final class Softmax: Module, Layer {
 ///
 ///     LogSoftmax(dim: 1)(logits)
 public final class LogSoftmax: Module, Layer {
+    /// The dimension normalised over.
     public let dim: Int
+    /// A layer normalising along `dim`.
     public init(dim: Int) {
         self.dim = dim
         super.init()
     }
+    /// Applies the activation elementwise (softmax: along `dim`).
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.logSoftmax(input, dim: dim) }
     public override var extraDescription: String { "dim=\(dim)" }
 }
@@ -77,11 +94,14 @@ public final class LogSoftmax: Module, Layer {
 ///
 ///     LeakyReLU(negativeSlope: 0.2)
 public final class LeakyReLU: Module, Layer {
+    /// Slope for negative inputs.
     public let negativeSlope: Double
+    /// A leaky ReLU layer.
     public init(negativeSlope: Double = 0.01) {
         self.negativeSlope = negativeSlope
         super.init()
     }
+    /// Applies the activation elementwise (softmax: along `dim`).
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.leakyRelu(input, negativeSlope: negativeSlope) }
     public override var extraDescription: String { "negative_slope=\(negativeSlope)" }
 }
@@ -90,11 +110,14 @@ public final class LeakyReLU: Module, Layer {
 ///
 ///     ELU(alpha: 1.0)
 public final class ELU: Module, Layer {
+    /// Scale of the negative branch.
     public let alpha: Double
+    /// An ELU layer.
     public init(alpha: Double = 1) {
         self.alpha = alpha
         super.init()
     }
+    /// Applies the activation elementwise (softmax: along `dim`).
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.elu(input, alpha: alpha) }
     public override var extraDescription: String { "alpha=\(alpha)" }
 }

@@ -6,7 +6,9 @@
 ///     dropout(x)            // training: about 10% zeros, the rest scaled by 1/0.9
 ///     dropout.eval()(x)     // x
 public final class Dropout: Module, Layer {
+    /// Probability of zeroing an element.
     public let p: Double
+    /// Source of the masks.
     public let generator: RandomGenerator
 
     /// Drops each element with probability `p`.
@@ -17,6 +19,7 @@ public final class Dropout: Module, Layer {
         super.init()
     }
 
+    /// Drops elements in training mode; returns `input` in evaluation mode.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         Functional.dropout(input, p: p, training: isTraining, generator: generator)
     }
@@ -33,6 +36,7 @@ public final class Dropout: Module, Layer {
 public final class Embedding: Module, Layer {
     /// [numEmbeddings, embeddingDim].
     @Parameter public var weight: Tensor
+    /// The row that starts at zero and gets no gradient (normalised to be non-negative).
     public let paddingIndex: Int?
 
     /// A table with PyTorch's default initialisation (N(0, 1), padding row zero).
@@ -53,6 +57,7 @@ public final class Embedding: Module, Layer {
         if let paddingIndex { withNoGrad { _ = weight[paddingIndex].zero_() } }
     }
 
+    /// Looks up the rows for integer `input`; the result has shape `input.shape + [embeddingDim]`.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         Functional.embedding(input, weight: weight, paddingIndex: paddingIndex)
     }

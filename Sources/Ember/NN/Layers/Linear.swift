@@ -1,4 +1,4 @@
-/// Affine layers and shape helpers: `Linear`, `Bilinear`, `Identity`, `Flatten`.
+// Affine layers and shape helpers: `Linear`, `Bilinear`, `Identity`, `Flatten`.
 
 /// `y = x · weightᵀ + bias`, like `torch.nn.Linear`: `weight` is [outFeatures, inFeatures],
 /// initialised Kaiming-uniform with a = √5 (values in ±1/√inFeatures), and `bias`
@@ -12,7 +12,9 @@ public final class Linear: Module, Layer {
     @Parameter public var weight: Tensor
     /// [outFeatures], or nil when built with `bias: false`.
     @Parameter public var bias: Tensor?
+    /// Size of each input sample.
     public let inFeatures: Int
+    /// Size of each output sample.
     public let outFeatures: Int
 
     /// A layer from `inFeatures` to `outFeatures` with PyTorch's default initialisation.
@@ -36,6 +38,7 @@ public final class Linear: Module, Layer {
         }
     }
 
+    /// Maps [*, inFeatures] to [*, outFeatures].
     public func callAsFunction(_ input: Tensor) -> Tensor {
         Functional.linear(input, weight: weight, bias: bias)
     }
@@ -51,8 +54,11 @@ public final class Linear: Module, Layer {
 ///     let layer = Bilinear(3, 4, 2)
 ///     layer(Tensor.randn([5, 3]), Tensor.randn([5, 4])).shape   // [5, 2]
 public final class Bilinear: Module {
+    /// [outFeatures, in1Features, in2Features].
     @Parameter public var weight: Tensor
+    /// [outFeatures], or nil when built with `bias: false`.
     @Parameter public var bias: Tensor?
+    /// Sizes of the two inputs and of the output.
     public let in1Features: Int, in2Features: Int, outFeatures: Int
 
     /// A layer mixing inputs of `in1Features` and `in2Features` into `outFeatures`.
@@ -87,7 +93,9 @@ public final class Bilinear: Module {
 ///
 ///     let shortcut: any Layer = needsProjection ? Linear(4, 8) : Identity()
 public final class Identity: Module, Layer {
+    /// The identity layer.
     public override init() { super.init() }
+    /// Returns `input` itself.
     public func callAsFunction(_ input: Tensor) -> Tensor { input }
 }
 
@@ -96,6 +104,7 @@ public final class Identity: Module, Layer {
 ///
 ///     Flatten()(Tensor.zeros([8, 3, 4, 4])).shape   // [8, 48]
 public final class Flatten: Module, Layer {
+    /// First and last dimension flattened (inclusive).
     public let startDim: Int, endDim: Int
 
     /// Flattens `startDim...endDim` (negative counts from the end).
@@ -105,6 +114,7 @@ public final class Flatten: Module, Layer {
         super.init()
     }
 
+    /// The input with dimensions `startDim...endDim` merged.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         input.flattened(startDim: startDim, endDim: endDim)
     }

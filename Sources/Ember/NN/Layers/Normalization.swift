@@ -1,4 +1,4 @@
-/// Normalisation layers: `LayerNorm`, `GroupNorm`, `BatchNorm1d`, `BatchNorm2d`.
+// Normalisation layers: `LayerNorm`, `GroupNorm`, `BatchNorm1d`, `BatchNorm2d`.
 
 /// Normalises over the trailing `normalizedShape` dimensions, then scales and shifts
 /// (`weight` starts at ones, `bias` at zeros), like `torch.nn.LayerNorm`.
@@ -6,9 +6,13 @@
 ///     let norm = LayerNorm(normalizedShape: [512])
 ///     norm(Tensor.randn([8, 16, 512])).shape   // [8, 16, 512]
 public final class LayerNorm: Module, Layer {
+    /// Per-element (LayerNorm) or per-channel scale; nil without affine parameters.
     @Parameter public var weight: Tensor?
+    /// Per-element (LayerNorm) or per-channel shift; nil without affine parameters.
     @Parameter public var bias: Tensor?
+    /// The trailing shape normalised over.
     public let normalizedShape: [Int]
+    /// Added to the variance for stability.
     public let eps: Double
 
     /// A layer normalising the trailing dimensions `normalizedShape`.
@@ -21,6 +25,7 @@ public final class LayerNorm: Module, Layer {
         super.init()
     }
 
+    /// Normalises `input` (see the type's description).
     public func callAsFunction(_ input: Tensor) -> Tensor {
         Functional.layerNorm(input, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps)
     }
@@ -35,9 +40,13 @@ public final class LayerNorm: Module, Layer {
 ///
 ///     GroupNorm(numGroups: 8, numChannels: 64)(Tensor.randn([2, 64, 7, 7]))
 public final class GroupNorm: Module, Layer {
+    /// Per-element (LayerNorm) or per-channel scale; nil without affine parameters.
     @Parameter public var weight: Tensor?
+    /// Per-element (LayerNorm) or per-channel shift; nil without affine parameters.
     @Parameter public var bias: Tensor?
+    /// Number of channel groups, and of channels.
     public let numGroups: Int, numChannels: Int
+    /// Added to the variance for stability.
     public let eps: Double
 
     /// `numChannels` channels in `numGroups` groups (which must divide it).
@@ -52,6 +61,7 @@ public final class GroupNorm: Module, Layer {
         super.init()
     }
 
+    /// Normalises `input` (see the type's description).
     public func callAsFunction(_ input: Tensor) -> Tensor {
         emberPrecondition(input.rank >= 2 && input.shape[1] == numChannels,
                           "GroupNorm: expected input with \(numChannels) channels in dimension 1, got shape \(input.shape)")
@@ -72,12 +82,19 @@ public final class GroupNorm: Module, Layer {
 /// statistics. With `trackRunningStats: false` there are no buffers and batch statistics are
 /// always used.
 public class BatchNorm: Module, Layer {
+    /// Per-element (LayerNorm) or per-channel scale; nil without affine parameters.
     @Parameter public var weight: Tensor?
+    /// Per-element (LayerNorm) or per-channel shift; nil without affine parameters.
     @Parameter public var bias: Tensor?
+    /// Running mean per channel (`running_mean`); nil without running statistics.
     @Buffer public var runningMean: Tensor?
+    /// Running unbiased variance per channel (`running_var`); nil without running statistics.
     @Buffer public var runningVar: Tensor?
+    /// Number of training batches seen, int64 (`num_batches_tracked`).
     @Buffer public var numBatchesTracked: Tensor?
+    /// Number of channels.
     public let numFeatures: Int
+    /// Added to the variance for stability.
     public let eps: Double
     /// The weight of the new batch in the running averages; nil for a cumulative average.
     public let momentum: Double?
@@ -110,6 +127,7 @@ public class BatchNorm: Module, Layer {
         }
     }
 
+    /// Normalises `input` (see the type's description).
     public func callAsFunction(_ input: Tensor) -> Tensor {
         checkInput(input)
         emberPrecondition(input.shape[1] == numFeatures,
