@@ -24,8 +24,10 @@ import Foundation
 /// keep in sync, and it sees optionals and superclass properties. It is slower than generated
 /// code, so traversal happens when a model is set up, saved or loaded, not per element; the
 /// cost per module is a few microseconds (measured in ModuleTests.discoveryIsCheap).
-/// A stored property that refers back to a parent module would be taken for a child: keep
-/// such references `weak` in an Optional-free wrapper, or out of the module.
+/// Every stored property holding a Module (or an Optional of one) is taken for a child, so a
+/// back-reference to a parent would be listed as one: keep such a reference inside a small
+/// struct (`struct ParentReference { weak var module: Module? }`), which discovery skips, as it
+/// skips arrays (use `ModuleList`) and other value types.
 open class Module: CustomStringConvertible {
     /// True in training mode (the default), false after `eval()`. Dropout and BatchNorm read it.
     public internal(set) var isTraining = true
