@@ -14,9 +14,10 @@ import CEmberKernels
 /// loop, so a 1x1x1 product costs about as much as a function call.
 ///
 /// Threading: large products split C into one rectangle per thread along its longer side, and
-/// each thread packs and multiplies its rectangle independently. Rejected alternative: threads
-/// sharing one packed panel of B (BLIS's parallel `ic` loop), which saves a little packing but
-/// needs a barrier per block; with 2-8 cores the independent split measured as fast.
+/// each thread packs and multiplies its rectangle independently, with no synchronisation until
+/// the end. The cost is that every thread packs all of A (or B): at 2048 on two cores, packing
+/// A is about 3% of the time. Not done (yet): BLIS's shared panel of B with a parallel `ic` loop,
+/// which avoids that duplicate packing but needs a barrier per block.
 public enum GEMM {
     /// `C[i, j] = alpha * sum_p A[i, p] * B[p, j] + beta * C[i, j]` for `i < m`, `j < n`, `p < k`.
     ///

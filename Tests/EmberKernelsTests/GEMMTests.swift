@@ -289,11 +289,12 @@ struct GEMMTests {
         checkGEMM(Float64GEMMKernels.self, m: 300, n: 200, k: 150, a: .transposed, b: .transposed)
     }
 
+    /// The level is process-wide and other suites run concurrently, so this does not assert which
+    /// variant ran; the `level: 0` paths above check the portable kernels deterministically.
     @Test("the public API on the portable kernels, forced with ember_set_cpu_level(0)")
     func forcedGenericLevel() {
         ember_set_cpu_level(0)
         defer { ember_set_cpu_level(-1) }
-        #expect(ember_gemm_config_f32(-1).variant == 0)
         checkGEMM(Float32GEMMKernels.self, m: 37, n: 53, k: 71, alpha: 2, beta: 1, a: .transposed)
         checkGEMM(Float64GEMMKernels.self, m: 37, n: 53, k: 71, b: .strided, nanC: true)
     }

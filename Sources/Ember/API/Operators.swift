@@ -24,14 +24,14 @@ extension Tensor {
     public static func / (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.apply(.div, rhs) }
     public static prefix func - (operand: Tensor) -> Tensor { operand.apply(.neg) }
 
-    public static func + <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.add, Tensor(wrapping: rhs)) }
-    public static func - <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.sub, Tensor(wrapping: rhs)) }
-    public static func * <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.mul, Tensor(wrapping: rhs)) }
-    public static func / <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.div, Tensor(wrapping: rhs)) }
-    public static func + <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { Tensor(wrapping: lhs).apply(.add, rhs) }
-    public static func - <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { Tensor(wrapping: lhs).apply(.sub, rhs) }
-    public static func * <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { Tensor(wrapping: lhs).apply(.mul, rhs) }
-    public static func / <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { Tensor(wrapping: lhs).apply(.div, rhs) }
+    public static func + <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.add, scalar: rhs) }
+    public static func - <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.sub, scalar: rhs) }
+    public static func * <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.mul, scalar: rhs) }
+    public static func / <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.div, scalar: rhs) }
+    public static func + <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { rhs.apply(.add, scalar: lhs, scalarOnLeft: true) }
+    public static func - <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { rhs.apply(.sub, scalar: lhs, scalarOnLeft: true) }
+    public static func * <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { rhs.apply(.mul, scalar: lhs, scalarOnLeft: true) }
+    public static func / <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { rhs.apply(.div, scalar: lhs, scalarOnLeft: true) }
 
     public static func .== (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.compare(EMBER_EQ, rhs, name: "eq") }
     public static func .!= (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.compare(EMBER_NE, rhs, name: "ne") }
@@ -81,21 +81,42 @@ extension Tensor {
         }
     }
 
-    public static func += (lhs: Tensor, rhs: Tensor) { lhs.assignInPlace(lhs + rhs, op: "add_") }
-    public static func -= (lhs: Tensor, rhs: Tensor) { lhs.assignInPlace(lhs - rhs, op: "sub_") }
-    public static func *= (lhs: Tensor, rhs: Tensor) { lhs.assignInPlace(lhs * rhs, op: "mul_") }
-    public static func /= (lhs: Tensor, rhs: Tensor) { lhs.assignInPlace(lhs / rhs, op: "div_") }
-    public static func += <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.assignInPlace(lhs + rhs, op: "add_") }
-    public static func -= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.assignInPlace(lhs - rhs, op: "sub_") }
-    public static func *= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.assignInPlace(lhs * rhs, op: "mul_") }
-    public static func /= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.assignInPlace(lhs / rhs, op: "div_") }
+    /// `self = self op other`, computed straight into this tensor's memory when nothing needs
+    /// recording and the result keeps this tensor's shape and dtype; otherwise computed out of
+    /// place and copied in (which also handles autograd history and overlapping operands).
+    func updateInPlace(_ operation: BinaryOperation, _ other: Tensor, op: String) {
+        let recording = GraphRecorder.shouldRecord(self, other)
+        if !recording && dtype == dtype.computeType && isContiguous
+            && DType.resultType(self, other) == dtype
+            && Broadcast.shape(shape, other.shape, op: op) == shape
+            && (other.storage !== storage || other.layout == layout)
+            && !(operation.promotesIntegersToFloat && dtype.isIntegral) {
+            let operand = other.dtype == dtype ? other : withoutGrad { other.to(dtype) }
+            ElementwiseKernel.binary(operation.kernel, self, operand, into: self)
+            storage.bumpVersion()
+            return
+        }
+        assignInPlace(apply(operation, other), op: op)
+    }
+
+    public static func += (lhs: Tensor, rhs: Tensor) { lhs.updateInPlace(.add, rhs, op: "add_") }
+    public static func -= (lhs: Tensor, rhs: Tensor) { lhs.updateInPlace(.sub, rhs, op: "sub_") }
+    public static func *= (lhs: Tensor, rhs: Tensor) { lhs.updateInPlace(.mul, rhs, op: "mul_") }
+    public static func /= (lhs: Tensor, rhs: Tensor) { lhs.updateInPlace(.div, rhs, op: "div_") }
+    public static func += <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.updateInPlace(.add, Tensor(wrapping: rhs), op: "add_") }
+    public static func -= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.updateInPlace(.sub, Tensor(wrapping: rhs), op: "sub_") }
+    public static func *= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.updateInPlace(.mul, Tensor(wrapping: rhs), op: "mul_") }
+    public static func /= <S: TensorElement>(lhs: Tensor, rhs: S) { lhs.updateInPlace(.div, Tensor(wrapping: rhs), op: "div_") }
 
     /// In-place `self += alpha * other`; returns self.
     @discardableResult
-    public func add_(_ other: Tensor, alpha: Double = 1) -> Tensor { assignInPlace(add(other, alpha: alpha), op: "add_"); return self }
+    public func add_(_ other: Tensor, alpha: Double = 1) -> Tensor {
+        updateInPlace(.add, alpha == 1 ? other : other * alpha, op: "add_")
+        return self
+    }
     /// In-place `self *= other`; returns self.
     @discardableResult
-    public func mul_(_ other: Tensor) -> Tensor { assignInPlace(self * other, op: "mul_"); return self }
+    public func mul_(_ other: Tensor) -> Tensor { updateInPlace(.mul, other, op: "mul_"); return self }
     /// Sets every element to zero; returns self.
     @discardableResult
     public func zero_() -> Tensor { fill_(0) }

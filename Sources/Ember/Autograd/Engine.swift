@@ -39,30 +39,42 @@ enum AutogradEngine {
     private static func execute(roots: [Tensor], gradients: [Tensor], retainGraph: Bool,
                                 createGraph: Bool, capture: Capture?) {
         // 1. Count the edges into every node reachable from the roots.
-        var dependencies: [ObjectIdentifier: Int] = [:]
-        var stack: [Node] = roots.compactMap(\.gradFunction)
-        var seen = Set(stack.map(ObjectIdentifier.init))
+        var visited: [Node] = []
+        var stack: [Node] = []
+        for root in roots {
+            if let node = root.gradFunction, !node.isInCurrentPass {
+                node.isInCurrentPass = true
+                visited.append(node)
+                stack.append(node)
+            }
+        }
         while let node = stack.popLast() {
             for case .function(let next, _)? in node.nextEdges {
-                let id = ObjectIdentifier(next)
-                dependencies[id, default: 0] += 1
-                if seen.insert(id).inserted { stack.append(next) }
+                next.pendingConsumers += 1
+                if !next.isInCurrentPass {
+                    next.isInCurrentPass = true
+                    visited.append(next)
+                    stack.append(next)
+                }
+            }
+        }
+        defer {
+            for node in visited {
+                node.isInCurrentPass = false
+                node.pendingConsumers = 0
+                node.gradientBuffer = []
             }
         }
 
         // 2. Seed the root gradients.
-        var buffers: [ObjectIdentifier: [Tensor?]] = [:]
         var ready: [Node] = []
         for (root, gradient) in zip(roots, gradients) {
             guard let meta = root.autograd, meta.requiresGrad else {
                 emberFailure("backward: element 0 of tensors does not require grad and does not have a grad_fn")
             }
             if let node = meta.gradFunction {
-                let id = ObjectIdentifier(node)
-                var buffer = buffers[id] ?? Array(repeating: nil, count: node.outputShapes.count)
-                buffer[meta.outputIndex] = buffer[meta.outputIndex].map { $0 + gradient } ?? gradient
-                buffers[id] = buffer
-                if dependencies[id, default: 0] == 0 && !ready.contains(where: { $0 === node }) { ready.append(node) }
+                accumulate(gradient, into: node, at: meta.outputIndex)
+                if node.pendingConsumers == 0 && !ready.contains(where: { $0 === node }) { ready.append(node) }
             } else {
                 deliver(gradient, toLeaf: root, createGraph: createGraph, capture: capture)
             }
@@ -70,10 +82,11 @@ enum AutogradEngine {
 
         // 3. Run nodes whose gradients are complete.
         while let node = ready.popLast() {
-            let id = ObjectIdentifier(node)
-            var outputGradients = buffers.removeValue(forKey: id) ?? []
+            var outputGradients = node.gradientBuffer
+            node.gradientBuffer = []
+            if outputGradients.isEmpty { outputGradients = Array(repeating: nil, count: node.outputs.count) }
             runHooks(of: node, on: &outputGradients)
-            if let capture, let wanted = capture.nodeOutputs[id] {
+            if let capture, let wanted = capture.nodeOutputs[ObjectIdentifier(node)] {
                 for (output, position) in wanted { capture.results[position] = outputGradients[output] }
             }
             let inputGradients = apply(node, outputGradients: outputGradients,
@@ -83,19 +96,23 @@ enum AutogradEngine {
                 let gradient = inputGradients[index]
                 switch edge {
                 case .function(let next, let outputIndex):
-                    let nextID = ObjectIdentifier(next)
-                    if let gradient {
-                        var buffer = buffers[nextID] ?? Array(repeating: nil, count: next.outputShapes.count)
-                        buffer[outputIndex] = buffer[outputIndex].map { $0 + gradient } ?? gradient
-                        buffers[nextID] = buffer
-                    }
-                    let remaining = dependencies[nextID, default: 1] - 1
-                    dependencies[nextID] = remaining
-                    if remaining == 0 { ready.append(next) }
+                    if let gradient { accumulate(gradient, into: next, at: outputIndex) }
+                    next.pendingConsumers -= 1
+                    if next.pendingConsumers == 0 { ready.append(next) }
                 case .accumulate(let leaf):
                     if let gradient { deliver(gradient, toLeaf: leaf, createGraph: createGraph, capture: capture) }
                 }
             }
+        }
+    }
+
+    /// Adds `gradient` to what has arrived so far for output `index` of `node`.
+    private static func accumulate(_ gradient: Tensor, into node: Node, at index: Int) {
+        if node.gradientBuffer.isEmpty { node.gradientBuffer = Array(repeating: nil, count: node.outputs.count) }
+        if let existing = node.gradientBuffer[index] {
+            node.gradientBuffer[index] = existing + gradient
+        } else {
+            node.gradientBuffer[index] = gradient
         }
     }
 
@@ -114,7 +131,7 @@ enum AutogradEngine {
             emberFailure("backward: one of the variables needed for gradient computation has been modified by an inplace operation: [\(saved.dtype) \(saved.shape)] is at version \(saved.storage.version); expected version \(saved.version) instead. It was saved by \(node.name)\(AnomalyReport.location(of: node))")
         }
         let gradients = outputGradients.enumerated().map { index, gradient in
-            gradient ?? Tensor.zeros(node.outputShapes[index], dtype: node.outputDTypes[index])
+            gradient ?? Tensor.zeros(node.outputs[index].shape, dtype: node.outputs[index].dtype)
         }
         let outputs = createGraph ? reattachedOutputs(of: node) : node.savedOutputs
         var inputGradients = function(BackwardContext(gradOutputs: gradients, outputs: outputs))
@@ -125,11 +142,12 @@ enum AutogradEngine {
         emberPrecondition(inputGradients.count == node.nextEdges.count,
                      "backward: function \(node.name) returned \(inputGradients.count) gradients, expected \(node.nextEdges.count)")
         for index in inputGradients.indices {
-            guard let gradient = inputGradients[index] else { continue }
-            emberPrecondition(gradient.shape == node.inputShapes[index],
-                         "backward: function \(node.name) returned an invalid gradient at index \(index) - got \(gradient.shape) but expected shape compatible with \(node.inputShapes[index])")
-            if gradient.dtype != node.inputDTypes[index] {
-                inputGradients[index] = gradient.to(node.inputDTypes[index])
+            guard let gradient = inputGradients[index], let edge = node.nextEdges[index] else { continue }
+            let expected = edge.target
+            emberPrecondition(gradient.shape == expected.shape,
+                         "backward: function \(node.name) returned an invalid gradient at index \(index) - got \(gradient.shape) but expected shape compatible with \(expected.shape)")
+            if gradient.dtype != expected.dtype {
+                inputGradients[index] = gradient.to(expected.dtype)
             }
             if AnomalyMode.isEnabled { AnomalyReport.check(gradient, producedBy: node, inputIndex: index) }
         }
@@ -171,7 +189,11 @@ enum AutogradEngine {
         }
         if gradient.dtype != leaf.dtype { gradient = gradient.to(leaf.dtype) }
         if let existing = meta.grad {
-            meta.grad = createGraph ? existing + gradient : withoutGrad { existing + gradient }
+            if createGraph || existing.requiresGrad {
+                meta.grad = existing + gradient
+            } else {
+                existing += gradient    // in place, as PyTorch accumulates
+            }
         } else {
             // A fresh tensor, not a view of another gradient, so later in-place updates
             // of `.grad` (optimizers) cannot write into someone else's memory.

@@ -5,6 +5,22 @@ enum Edge {
     case accumulate(Tensor)
 }
 
+/// The shape and dtype of a tensor in the graph.
+struct TensorMetadata {
+    let shape: [Int]
+    let dtype: DType
+}
+
+extension Edge {
+    /// Shape and dtype of the tensor this edge leads to (the input the gradient is for).
+    var target: TensorMetadata {
+        switch self {
+        case .function(let node, let index): return node.outputs[index]
+        case .accumulate(let leaf): return TensorMetadata(shape: leaf.shape, dtype: leaf.dtype)
+        }
+    }
+}
+
 /// What a backward rule receives: the gradient of each output (zeros where none arrived)
 /// and, for rules that asked to save them, the forward outputs.
 struct BackwardContext {
@@ -31,27 +47,27 @@ public final class Node: @unchecked Sendable, CustomStringConvertible {
     /// pointed back to this node would be a reference cycle. The engine re-attaches them.
     var savedOutputs: [Tensor] = []
     /// Shape and dtype of each output, to zero-fill gradients that never arrived.
-    let outputShapes: [[Int]]
-    let outputDTypes: [DType]
+    let outputs: [TensorMetadata]
     /// Storages (and their versions at save time) of tensors the backward closure reads.
     var savedVersions: [(storage: TensorStorage, version: Int, shape: [Int], dtype: DType)] = []
     /// Hooks registered on this node's outputs (by output index) with `Tensor.registerHook`.
     var outputHooks: [Int: [(Tensor) -> Tensor?]] = [:]
-    /// Shape and dtype of each differentiable input, to check and cast what backward returns.
-    let inputShapes: [[Int]]
-    let inputDTypes: [DType]
     /// Return addresses of the forward call, recorded only in anomaly mode.
     var callStack: [UInt]?
 
-    init(name: String, nextEdges: [Edge?], inputShapes: [[Int]], inputDTypes: [DType],
-         outputShapes: [[Int]], outputDTypes: [DType],
+    // Bookkeeping of the backward pass in progress (reset when it ends): how many consumers
+    // have yet to deliver a gradient, and the gradients delivered so far. Kept on the node
+    // rather than in dictionaries keyed by node, which cost more than the tiny ops they serve.
+    // A graph is walked by one backward pass at a time.
+    var isInCurrentPass = false
+    var pendingConsumers = 0
+    var gradientBuffer: [Tensor?] = []
+
+    init(name: String, nextEdges: [Edge?], outputs: [TensorMetadata],
          backward: @escaping (BackwardContext) -> [Tensor?]) {
-        self.inputShapes = inputShapes
-        self.inputDTypes = inputDTypes
         self.name = name
         self.nextEdges = nextEdges
-        self.outputShapes = outputShapes
-        self.outputDTypes = outputDTypes
+        self.outputs = outputs
         self.backwardFunction = backward
     }
 

@@ -38,8 +38,7 @@ enum GraphRecorder {
             }
         }
         let node = Node(name: name, nextEdges: edges,
-                        inputShapes: inputs.map(\.shape), inputDTypes: inputs.map(\.dtype),
-                        outputShapes: outputs.map(\.shape), outputDTypes: outputs.map(\.dtype),
+                        outputs: outputs.map { TensorMetadata(shape: $0.shape, dtype: $0.dtype) },
                         backward: backward)
         if !saved.isEmpty {
             node.savedVersions = saved.map { ($0.storage, $0.storage.version, $0.shape, $0.dtype) }
