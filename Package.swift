@@ -11,6 +11,12 @@ let package = Package(
         .library(name: "Ember", targets: ["Ember"]),
         .executable(name: "ember-bench", targets: ["ember-bench"]),
         .executable(name: "ember-example", targets: ["ember-example"]),
+        .executable(name: "custom-op-example", targets: ["custom-op-example"]),
+    ],
+    dependencies: [
+        // Documentation only (nothing links it): `swift package generate-documentation --target Ember`
+        // builds the DocC catalog in Sources/Ember/Ember.docc.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .target(name: "CEmberKernels"),
@@ -18,8 +24,14 @@ let package = Package(
         .target(name: "Ember", dependencies: ["EmberKernels"]),
         .executableTarget(name: "ember-bench", dependencies: ["Ember", "EmberKernels"]),
         .executableTarget(name: "ember-example", dependencies: ["Ember"]),
+        // Worked examples built only on Ember's public API (the hexagonal convolution custom op),
+        // the executable that runs it, and the README's example compiled verbatim.
+        .target(name: "EmberExamples", dependencies: ["Ember"]),
+        .executableTarget(name: "custom-op-example", dependencies: ["Ember", "EmberExamples"]),
+        .executableTarget(name: "readme-example", dependencies: ["Ember"]),
         .testTarget(name: "EmberKernelsTests", dependencies: ["EmberKernels", "CEmberKernels"]),
         .testTarget(name: "EmberTests", dependencies: ["Ember"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EmberExamplesTests", dependencies: ["Ember", "EmberExamples"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -42,10 +42,12 @@ import Testing
     @Test(arguments: cases.filter { $0.name.hasSuffix("float64/matrix") && $0.op != "round" })
     func gradcheckFloat64(_ fixture: FixtureCase) {
         let operation = Self.operation(fixture.op)
-        let input = fixture.inputs[0].tensor.requiresGrad_()
+        let input = fixture.inputs[0].tensor
         let parameters = Self.parameters(fixture)
-        let result = gradcheck({ $0[0].apply(operation, parameters: parameters) }, inputs: [input])
-        #expect(result.passed, "\(fixture.op): \(result.report)")
+        for (name, variant) in [("contiguous", input)] + nonContiguousVariants(of: input) {
+            let result = gradcheck({ $0[0].apply(operation, parameters: parameters) }, inputs: [variant.requiresGrad_()])
+            #expect(result.passed, "\(fixture.op) (\(name)): \(result.report)")
+        }
     }
 
     @Test(arguments: cases.filter { $0.name.hasSuffix("float64/matrix") && !["floor", "ceil", "round", "trunc", "sign", "neg", "relu", "leakyRelu", "abs", "clamp"].contains($0.op) })
@@ -108,9 +110,11 @@ import Testing
             && !fixture.name.hasSuffix("empty") && fixture.op != "floorDivide"
     })
     func gradcheckFloat64(_ fixture: FixtureCase) {
-        let a = fixture.inputs[0].tensor.requiresGrad_(), b = fixture.inputs[1].tensor.requiresGrad_()
-        let result = gradcheck({ Self.apply(fixture.op, $0[0], $0[1]) }, inputs: [a, b])
-        #expect(result.passed, "\(fixture.name): \(result.report)")
+        let a = fixture.inputs[0].tensor, b = fixture.inputs[1].tensor
+        for (name, variant) in [("contiguous", a)] + nonContiguousVariants(of: a) {
+            let result = gradcheck({ Self.apply(fixture.op, $0[0], $0[1]) }, inputs: [variant.requiresGrad_(), b.requiresGrad_()])
+            #expect(result.passed, "\(fixture.name) (a \(name)): \(result.report)")
+        }
     }
 
     @Test(arguments: ["mul", "div", "pow", "atan2"])

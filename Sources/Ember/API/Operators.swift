@@ -24,14 +24,14 @@ extension Tensor {
     public static func / (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.apply(.div, rhs) }
     public static prefix func - (operand: Tensor) -> Tensor { operand.apply(.neg) }
 
-    public static func + <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.add, Tensor(wrapping: rhs)) }
-    public static func - <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.sub, Tensor(wrapping: rhs)) }
-    public static func * <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.mul, Tensor(wrapping: rhs)) }
-    public static func / <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.div, Tensor(wrapping: rhs)) }
-    public static func + <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { Tensor(wrapping: lhs).apply(.add, rhs) }
-    public static func - <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { Tensor(wrapping: lhs).apply(.sub, rhs) }
-    public static func * <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { Tensor(wrapping: lhs).apply(.mul, rhs) }
-    public static func / <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { Tensor(wrapping: lhs).apply(.div, rhs) }
+    public static func + <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.add, scalar: rhs) }
+    public static func - <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.sub, scalar: rhs) }
+    public static func * <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.mul, scalar: rhs) }
+    public static func / <S: TensorElement>(lhs: Tensor, rhs: S) -> Tensor { lhs.apply(.div, scalar: rhs) }
+    public static func + <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { rhs.apply(.add, scalar: lhs, scalarOnLeft: true) }
+    public static func - <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { rhs.apply(.sub, scalar: lhs, scalarOnLeft: true) }
+    public static func * <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { rhs.apply(.mul, scalar: lhs, scalarOnLeft: true) }
+    public static func / <S: TensorElement>(lhs: S, rhs: Tensor) -> Tensor { rhs.apply(.div, scalar: lhs, scalarOnLeft: true) }
 
     public static func .== (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.compare(EMBER_EQ, rhs, name: "eq") }
     public static func .!= (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.compare(EMBER_NE, rhs, name: "ne") }

@@ -2,7 +2,10 @@ import CEmberKernels
 
 /// The definition of one elementwise binary operation: kernel, dtype rule and backward rule.
 /// `BinaryOperation.all` is the list the tests iterate.
-public struct BinaryOperation: Sendable, CustomStringConvertible {
+///
+/// A final class rather than a struct: ops pass it on every call, and a single reference is
+/// cheaper to pass around than a struct holding a string and a closure.
+public final class BinaryOperation: Sendable, CustomStringConvertible {
     public let name: String
     let kernel: ember_binary_op
     /// True division and friends turn integer operands into the default float type.
@@ -13,6 +16,15 @@ public struct BinaryOperation: Sendable, CustomStringConvertible {
     let derivative: (@Sendable (_ a: Tensor, _ b: Tensor, _ y: Tensor, _ gradient: Tensor, _ needs: (Bool, Bool)) -> (Tensor?, Tensor?))?
 
     public var description: String { name }
+
+    init(name: String, kernel: ember_binary_op, promotesIntegersToFloat: Bool, allowsBool: Bool,
+         derivative: (@Sendable (Tensor, Tensor, Tensor, Tensor, (Bool, Bool)) -> (Tensor?, Tensor?))?) {
+        self.name = name
+        self.kernel = kernel
+        self.promotesIntegersToFloat = promotesIntegersToFloat
+        self.allowsBool = allowsBool
+        self.derivative = derivative
+    }
 }
 
 extension BinaryOperation {
@@ -84,6 +96,37 @@ extension Tensor {
         return result
     }
 
+    /// `self op scalar` (or `scalar op self`) for a Swift scalar. The common case, a contiguous
+    /// tensor whose dtype the scalar does not change and nothing to record, hands the scalar
+    /// to the kernel from a stack buffer, so no tensor is made for it; anything else goes
+    /// through `apply(_:_:)` with a wrapped-number tensor.
+    func apply<S: TensorElement>(_ operation: BinaryOperation, scalar: S, scalarOnLeft: Bool = false) -> Tensor {
+        let scalarCategory = S.dtype.category
+        var resultType = scalarCategory <= dtype.category ? dtype
+            : (S.dtype.isFloatingPoint ? DType.defaultFloat : .int64)
+        if operation.promotesIntegersToFloat && resultType.isIntegral { resultType = DType.defaultFloat }
+        guard resultType == dtype, dtype.computeType == dtype, isContiguous, dtype != .bool,
+              !GraphRecorder.shouldRecord(self) else {
+            let wrapped = Tensor(wrapping: scalar)
+            return scalarOnLeft ? wrapped.apply(operation, self) : apply(operation, wrapped)
+        }
+        var buffer: Int64 = 0
+        withUnsafeMutableBytes(of: &buffer) { bytes in
+            let pointer = bytes.baseAddress!
+            switch dtype {
+            case .int64: pointer.storeBytes(of: scalar.emberInt64, as: Int64.self)
+            case .int32: pointer.storeBytes(of: Int32(truncatingIfNeeded: scalar.emberInt64), as: Int32.self)
+            case .uint8: pointer.storeBytes(of: UInt8(truncatingIfNeeded: scalar.emberInt64), as: UInt8.self)
+            default: ember_fill(dtype.cType, pointer, 1, scalar.emberDouble)
+            }
+        }
+        let result = Tensor(uninitializedLike: self, dtype: dtype)
+        withUnsafeBytes(of: &buffer) { bytes in
+            ElementwiseKernel.binary(operation.kernel, self, scalar: bytes.baseAddress!, scalarOnLeft: scalarOnLeft, into: result)
+        }
+        return result
+    }
+
     /// Sums broadcast dimensions away so a gradient matches an input of `target` shape.
     func sumToShape(_ target: [Int]) -> Tensor {
         if shape == target { return self }
@@ -114,7 +157,7 @@ extension Tensor {
     ///     x.pow(2)
     public func pow(_ exponent: Tensor) -> Tensor { apply(.pow, exponent) }
     /// Elementwise power with a scalar exponent.
-    public func pow<S: TensorElement>(_ exponent: S) -> Tensor { apply(.pow, Tensor(wrapping: exponent)) }
+    public func pow<S: TensorElement>(_ exponent: S) -> Tensor { apply(.pow, scalar: exponent) }
     /// Elementwise maximum; NaN wins, as in PyTorch.
     public func maximum(_ other: Tensor) -> Tensor { apply(.maximum, other) }
     /// Elementwise minimum; NaN wins.

@@ -76,6 +76,22 @@ enum ElementwiseKernel {
         }
     }
 
+    /// out = op(a, scalar) or op(scalar, a) for a contiguous `a`, the scalar read from `scalar`
+    /// (one element of out's dtype).
+    static func binary(_ op: ember_binary_op, _ a: Tensor, scalar: UnsafeRawPointer, scalarOnLeft: Bool, into out: Tensor) {
+        let n = out.count, size = out.dtype.byteSize
+        let o = out.baseAddress, x = UnsafeRawPointer(a.baseAddress)
+        ParallelLoop.run(count: n, grain: grain) { range in
+            var length = Int64(range.count), unit: Int64 = 1, zero: Int64 = 0
+            let offset = range.lowerBound * size
+            if scalarOnLeft {
+                ember_binary(op, out.dtype.cType, 1, &length, o + offset, &unit, scalar, &zero, x + offset, &unit)
+            } else {
+                ember_binary(op, out.dtype.cType, 1, &length, o + offset, &unit, x + offset, &unit, scalar, &zero)
+            }
+        }
+    }
+
     /// out (bool) = compare(a, b) with broadcasting; `a` and `b` share a dtype.
     static func compare(_ op: ember_compare_op, _ a: Tensor, _ b: Tensor, into out: Tensor) {
         let loop = CoalescedLoop(shape: out.shape, strides: [

@@ -2,7 +2,8 @@ import CEmberKernels
 
 /// The definition of one elementwise unary operation: its name, kernel, dtype rule and
 /// backward rule, in one place. `UnaryOperation.all` is the list the tests iterate.
-public struct UnaryOperation: Sendable, CustomStringConvertible {
+/// (A final class for the same reason as `BinaryOperation`.)
+public final class UnaryOperation: Sendable, CustomStringConvertible {
     /// What the backward rule reads.
     enum Saves { case nothing, input, output, inputAndOutput }
 
@@ -16,6 +17,15 @@ public struct UnaryOperation: Sendable, CustomStringConvertible {
     let derivative: (@Sendable (_ x: Tensor, _ y: Tensor, _ gradient: Tensor, _ parameters: (Double, Double)) -> Tensor)?
 
     public var description: String { name }
+
+    init(name: String, kernel: ember_unary_op, keepsIntegerType: Bool, saves: Saves,
+         derivative: (@Sendable (Tensor, Tensor, Tensor, (Double, Double)) -> Tensor)?) {
+        self.name = name
+        self.kernel = kernel
+        self.keepsIntegerType = keepsIntegerType
+        self.saves = saves
+        self.derivative = derivative
+    }
 }
 
 extension UnaryOperation {
