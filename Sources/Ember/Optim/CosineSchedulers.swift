@@ -128,8 +128,11 @@ public final class OneCycleLR: LRScheduler {
         let startMomentum: String, endMomentum: String
     }
 
+    /// The number of `step()` calls the cycle lasts.
     public let totalSteps: Int
+    /// Cosine or linear interpolation between phase end points.
     public let annealStrategy: AnnealStrategy
+    /// Whether momentum (or beta1) cycles inversely to the lr.
     public let cycleMomentum: Bool
     let phases: [Phase]
     /// The hyper-parameter that momentum cycling writes: "momentum" (SGD, RMSprop) or "beta1" (Adam family).
@@ -184,6 +187,7 @@ public final class OneCycleLR: LRScheduler {
         initialStep()
     }
 
+    /// The same peak lr `maxLR` for every group.
     public convenience init(_ optimizer: Optimizer, maxLR: Double, totalSteps: Int, pctStart: Double = 0.3,
                             annealStrategy: AnnealStrategy = .cos, cycleMomentum: Bool = true,
                             baseMomentum: Double = 0.85, maxMomentum: Double = 0.95, divFactor: Double = 25,

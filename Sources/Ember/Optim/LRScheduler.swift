@@ -11,7 +11,9 @@ import Foundation
 /// A snapshot of a scheduler's position: named numeric values, plus the states of the
 /// schedulers it wraps (`SequentialLR`). Closures (`LambdaLR`'s functions) are not saved.
 public struct SchedulerState: Equatable, Sendable {
+    /// Named values (scalars are one-element lists).
     public var values: [String: [Double]]
+    /// The states of wrapped schedulers, in order.
     public var children: [SchedulerState]
 
     public init(values: [String: [Double]] = [:], children: [SchedulerState] = []) {

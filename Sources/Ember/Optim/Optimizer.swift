@@ -18,6 +18,7 @@ public struct ParameterGroup {
     /// Hyper-parameters by name (`"lr"`, `"momentum"`, `"weightDecay"`, ...); flags are 0 or 1.
     public var options: [String: Double]
 
+    /// A group of `params`; `options` override the optimizer's arguments for this group.
     public init(_ params: [Tensor], options: [String: Double] = [:]) {
         self.params = params
         self.options = options
@@ -44,6 +45,7 @@ public struct ParameterGroup {
 
 /// What an optimizer accepts as parameters: `[Tensor]` (one group) or `[ParameterGroup]`.
 public protocol ParameterListElement {
+    /// The groups that a list of these elements stands for.
     static func parameterGroups(from list: [Self]) -> [ParameterGroup]
 }
 extension Tensor: ParameterListElement {
@@ -57,6 +59,7 @@ extension ParameterGroup: ParameterListElement {
 /// all groups (in order, like PyTorch's state_dict), and each group's hyper-parameters.
 /// Buffers are copies, so training on after `stateDict()` does not change the snapshot.
 public struct OptimizerState {
+    /// One parameter group: its hyper-parameters and which parameters it holds.
     public struct Group {
         /// The group's hyper-parameters.
         public var options: [String: Double]

@@ -66,6 +66,7 @@ public final class SequentialLR: LRScheduler {
 ///     let scheduler = ReduceLROnPlateau(optimizer, mode: .min, factor: 0.5, patience: 3)
 ///     scheduler.step(validationLoss)
 public final class ReduceLROnPlateau {
+    /// Whether the metric should decrease (a loss) or increase (an accuracy).
     public enum Mode: Sendable { case min, max }
     /// Whether `threshold` is relative to the best value or absolute.
     public enum ThresholdMode: Sendable { case relative, absolute }
@@ -143,12 +144,14 @@ public final class ReduceLROnPlateau {
         lastLR = optimizer.paramGroups.map(\.lr)
     }
 
+    /// The scheduler's position (best metric, counters), to resume with `loadStateDict`.
     public func stateDict() -> SchedulerState {
         SchedulerState(values: ["best": [best], "numBadEpochs": [Double(numBadEpochs)],
                                 "cooldownCounter": [Double(cooldownCounter)], "lastEpoch": [Double(lastEpoch)],
                                 "lastLR": lastLR])
     }
 
+    /// Restores a position saved by `stateDict()`.
     public func loadStateDict(_ state: SchedulerState) {
         best = state.scalar("best")
         numBadEpochs = Int(state.scalar("numBadEpochs"))
