@@ -99,6 +99,15 @@ extension FixtureParameter {
         expectClose(z.grad!, Tensor([1, -1, -0.5] as [Double]), "bceWithLogits gradient")
     }
 
+    @Test func nonContiguousInputsMatchContiguous() {
+        let logits = Tensor.randn([3, 5], dtype: .float64, generator: RandomGenerator(seed: 5))
+        let transposedStorage = logits.t.contiguous().t
+        let labels = Tensor([4, 0, 2] as [Int])
+        expectClose(crossEntropy(transposedStorage, labels, labelSmoothing: 0.1), crossEntropy(logits, labels, labelSmoothing: 0.1))
+        let target = Tensor.randn([5, 3], dtype: .float64, generator: RandomGenerator(seed: 6))
+        expectClose(huberLoss(transposedStorage, target.t), huberLoss(logits, target.t.contiguous()))
+    }
+
     @Test func binaryCrossEntropyClampsTheLog() {
         let p = Tensor([0, 1, 1, 0] as [Double])
         let t = Tensor([1, 0, 1, 0] as [Double])
