@@ -30,7 +30,9 @@ public final class RandomGenerator: @unchecked Sendable {
     public var stateWords: [UInt64] {
         get { lock.lock(); defer { lock.unlock() }; return [state.0, state.1, state.2, state.3] }
         set {
-            emberPrecondition(newValue.count == 4, "RandomGenerator: state must have 4 words")
+            emberPrecondition(newValue.count == 4, "RandomGenerator: state must have 4 words (got \(newValue.count))")
+            // xoshiro's all-zero state is a fixed point: it would return zeros forever.
+            emberPrecondition(newValue.contains { $0 != 0 }, "RandomGenerator: state must not be all zero")
             lock.lock(); defer { lock.unlock() }
             state = (newValue[0], newValue[1], newValue[2], newValue[3])
         }
@@ -59,6 +61,22 @@ public final class RandomGenerator: @unchecked Sendable {
     /// A uniform Double in [0, 1) with 53 random bits.
     static func unitDouble(_ bits: UInt64) -> Double { Double(bits >> 11) * 0x1.0p-53 }
 
+    /// A uniform value in [0, 1) with as many random bits as `dtype` has significand bits, as
+    /// PyTorch does. Why not `unitDouble` converted to the dtype: rounding to float32, and much
+    /// more often to bfloat16 (1 in 512 draws), turns values just below 1 into exactly 1.
+    static func unitValue(_ bits: UInt64, significandBits: Int) -> Double {
+        Double(bits >> UInt64(64 - significandBits)) * Double(sign: .plus, exponent: -significandBits, significand: 1)
+    }
+
+    /// A uniform integer in `0..<range` (range > 0) without modulo bias: draws whose value falls
+    /// in the incomplete last block of `range` values are rejected.
+    static func bounded(_ range: UInt64, _ next: () -> UInt64) -> UInt64 {
+        let limit = UInt64.max - (UInt64.max % range + 1) % range   // largest multiple of range, minus 1
+        var bits = next()
+        while bits > limit { bits = next() }
+        return bits % range
+    }
+
     /// The generator that factories use when none is given.
     public static let `default` = RandomGenerator(seed: 0x5EED)
 }
@@ -68,20 +86,42 @@ public final class RandomGenerator: @unchecked Sendable {
 ///     manualSeed(0)
 public func manualSeed(_ seed: UInt64) { RandomGenerator.default.reseed(seed) }
 
+extension DType {
+    /// Significand bits including the implicit one (`std::numeric_limits<T>::digits`).
+    var significandBits: Int {
+        switch self {
+        case .float64: return 53
+        case .float32: return 24
+        case .float16: return 11
+        case .bfloat16: return 8
+        default: return 0
+        }
+    }
+}
+
 extension Tensor {
-    /// Uniform values in [0, 1).
-    public static func rand(_ shape: [Int], dtype: DType = .float32, generator: RandomGenerator = .default,
+    /// Uniform values in [0, 1), in the default float type unless `dtype` says otherwise.
+    ///
+    ///     manualSeed(0)
+    ///     let noise = Tensor.rand([2, 3])
+    public static func rand(_ shape: [Int], dtype: DType? = nil, generator: RandomGenerator = .default,
                             requiresGrad: Bool = false) -> Tensor {
-        let count = shape.reduce(1, *)
-        let values = generator.generate(count) { next in RandomGenerator.unitDouble(next()) }
+        let dtype = dtype ?? DType.defaultFloat
+        emberPrecondition(dtype.isFloatingPoint, "rand: expected a floating-point dtype, got \(dtype)")
+        emberPrecondition(shape.allSatisfy { $0 >= 0 }, "rand: negative dimension in shape \(shape)")
+        let bits = dtype.significandBits
+        let values = generator.generate(shape.reduce(1, *)) { next in RandomGenerator.unitValue(next(), significandBits: bits) }
         let result = Tensor(shape: shape, scalars: values).to(dtype)
         if requiresGrad { result.requiresGrad = true }
         return result
     }
 
-    /// Standard normal values (Box–Muller).
-    public static func randn(_ shape: [Int], dtype: DType = .float32, generator: RandomGenerator = .default,
+    /// Standard normal values (Box–Muller), in the default float type unless `dtype` says otherwise.
+    public static func randn(_ shape: [Int], dtype: DType? = nil, generator: RandomGenerator = .default,
                              requiresGrad: Bool = false) -> Tensor {
+        let dtype = dtype ?? DType.defaultFloat
+        emberPrecondition(dtype.isFloatingPoint, "randn: expected a floating-point dtype, got \(dtype)")
+        emberPrecondition(shape.allSatisfy { $0 >= 0 }, "randn: negative dimension in shape \(shape)")
         let count = shape.reduce(1, *)
         let pairs = generator.generate((count + 1) / 2) { next -> (Double, Double) in
             let u1 = 1 - RandomGenerator.unitDouble(next())      // (0, 1]: log is finite
@@ -98,16 +138,16 @@ extension Tensor {
     }
 
     /// Uniform integers in `low..<high` (int64 by default).
+    ///
+    ///     Tensor.randint(0, 10, [3])   // e.g. [7, 0, 3]
     public static func randint(_ low: Int, _ high: Int, _ shape: [Int], dtype: DType = .int64,
                                generator: RandomGenerator = .default) -> Tensor {
         emberPrecondition(high > low, "randint: expected low < high, but got low=\(low), high=\(high)")
-        let range = UInt64(high - low)
-        let values = generator.generate(shape.reduce(1, *)) { next -> Int in
-            // Rejection sampling avoids modulo bias.
-            let limit = UInt64.max - UInt64.max % range
-            var bits = next()
-            while bits >= limit { bits = next() }
-            return low + Int(bits % range)
+        emberPrecondition(shape.allSatisfy { $0 >= 0 }, "randint: negative dimension in shape \(shape)")
+        // Wrapping arithmetic: high - low may exceed Int.max (e.g. Int.min..<Int.max).
+        let range = UInt64(bitPattern: Int64(high) &- Int64(low))
+        let values = generator.generate(shape.reduce(1, *)) { next -> Int64 in
+            Int64(low) &+ Int64(bitPattern: RandomGenerator.bounded(range, next))
         }
         return Tensor(shape: shape, scalars: values).to(dtype)
     }
@@ -127,20 +167,25 @@ extension Tensor {
     }
 
     /// Each element 1 with probability `p`.
-    public static func bernoulli(_ shape: [Int], p: Double, dtype: DType = .float32,
+    ///
+    ///     let mask = Tensor.bernoulli([4, 4], p: 0.9)
+    public static func bernoulli(_ shape: [Int], p: Double, dtype: DType? = nil,
                                  generator: RandomGenerator = .default) -> Tensor {
-        Tensor.full(shape, p, dtype: .float64).bernoulli(generator: generator).to(dtype)
+        Tensor.full(shape, p, dtype: .float64).bernoulli(generator: generator).to(dtype ?? DType.defaultFloat)
     }
 
-    /// A random permutation of `0..<n` (Fisher–Yates), int64.
+    /// A random permutation of `0..<n` (Fisher–Yates with unbiased draws), int64.
+    ///
+    ///     Tensor.randperm(4)   // e.g. [2, 0, 3, 1]
     public static func randperm(_ n: Int, generator: RandomGenerator = .default) -> Tensor {
+        emberPrecondition(n >= 0, "randperm: expected a non-negative n, got \(n)")
         var values = Array(0..<n)
-        let draws = generator.generate(Swift.max(n - 1, 0)) { $0() }
-        for (step, bits) in draws.enumerated() {
-            let i = n - 1 - step
-            let j = Int(bits % UInt64(i + 1))
-            values.swapAt(i, j)
+        var i = n - 1
+        let swaps = generator.generate(Swift.max(n - 1, 0)) { next -> Int in
+            defer { i -= 1 }
+            return Int(RandomGenerator.bounded(UInt64(i + 1), next))   // j in 0...i
         }
+        for (step, j) in swaps.enumerated() { values.swapAt(n - 1 - step, j) }
         return Tensor(shape: [n], scalars: values)
     }
 }
