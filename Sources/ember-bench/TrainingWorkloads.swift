@@ -47,6 +47,30 @@ extension Workload {
                     optimizer.step()
                 }
             },
+            Workload(name: "lenet_train_step", group: "training",
+                     note: "LeNet-5 on 1x28x28, batch 64, cross-entropy, Adam (one step)") {
+                let model = Sequential {
+                    Conv2d(1, 6, kernelSize: 5, padding: 2)
+                    ReLU()
+                    MaxPool2d(kernelSize: 2)
+                    Conv2d(6, 16, kernelSize: 5)
+                    ReLU()
+                    MaxPool2d(kernelSize: 2)
+                    Flatten()
+                    Linear(16 * 5 * 5, 120)
+                    ReLU()
+                    Linear(120, 84)
+                    ReLU()
+                    Linear(84, 10)
+                }
+                let optimizer = Adam(model.parameters(), lr: 1e-3)
+                let x = Tensor.randn([64, 1, 28, 28]), targets = Tensor.randint(0, 10, [64])
+                return {
+                    optimizer.zeroGrad()
+                    crossEntropy(model(x), targets).backward()
+                    optimizer.step()
+                }
+            },
         ]
     }
 }

@@ -166,6 +166,22 @@ def _mlp_step():
     return body
 
 
+@workload("lenet_train_step", "training", note="LeNet-5 on 1x28x28, batch 64, cross-entropy, Adam (one step)")
+def _lenet_step():
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84),
+                          nn.ReLU(), nn.Linear(84, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, targets = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+
+    def body():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), targets).backward()
+        optimizer.step()
+    return body
+
+
 def measure(entry, repeats, min_time, warmup):
     body = entry["prepare"]()
     for _ in range(warmup):
