@@ -93,6 +93,46 @@ def _matmul_loop():
     return body
 
 
+@workload("tiny_forward_backward", "autograd", note="4 ops on 4-element float32 tensors, then backward")
+def _tiny():
+    x, w = torch.randn(4, requires_grad=True), torch.randn(4, requires_grad=True)
+
+    def body():
+        loss = ((x * w).tanh() + x).sum()
+        loss.backward()
+        x.grad = None
+        w.grad = None
+    return body
+
+
+@workload("mlp_forward_backward", "autograd", note="MLP 64x128 -> 256 -> 10 forward, cross-entropy, backward (float32)")
+def _mlp_fb():
+    x = torch.randn(64, 128)
+    targets = torch.randint(0, 10, (64,))
+    w1, b1 = (torch.randn(128, 256) * 0.05).requires_grad_(), torch.zeros(256, requires_grad=True)
+    w2, b2 = (torch.randn(256, 10) * 0.05).requires_grad_(), torch.zeros(10, requires_grad=True)
+
+    def body():
+        logits = (x @ w1 + b1).relu() @ w2 + b2
+        torch.nn.functional.cross_entropy(logits, targets).backward()
+        for parameter in (w1, b1, w2, b2):
+            parameter.grad = None
+    return body
+
+
+@workload("mlp_train_step", "training", note="MLP 784-256-10, batch 64, cross-entropy, SGD momentum 0.9 (one step)")
+def _mlp_step():
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, targets = torch.randn(64, 784), torch.randint(0, 10, (64,))
+
+    def body():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), targets).backward()
+        optimizer.step()
+    return body
+
+
 @workload("lstm_fwd_bwd", "nn", note="LSTM 64→128, batch 16, seq 32, float32: forward + backward of output.sum()")
 def _lstm():
     lstm = torch.nn.LSTM(64, 128, batch_first=True)
