@@ -79,7 +79,7 @@ public final class RNNCell: RecurrentCell {
     /// The next hidden state from `input` ([B, inputSize] or [inputSize]) and `h` (zeros when nil).
     public func callAsFunction(_ input: Tensor, _ h: Tensor? = nil) -> Tensor {
         let (x, states, batched) = prepare(input, [h])
-        let next = RecurrentStep.rnn(projectedInput: projectInput(x), states[0], weightHH.t, hiddenBias: biasHH,
+        let next = RecurrentStep.rnn(projectedInput: projectInput(x), states[0], weightHH, hiddenBias: biasHH,
                                      relu: nonlinearity == .relu)
         return batched ? next : next.squeezed(0)
     }
@@ -98,7 +98,7 @@ public final class LSTMCell: RecurrentCell {
     /// The next (h, c) from `input` and `state` (zeros when nil).
     public func callAsFunction(_ input: Tensor, _ state: (h: Tensor, c: Tensor)? = nil) -> (h: Tensor, c: Tensor) {
         let (x, states, batched) = prepare(input, [state?.h, state?.c])
-        let (h, c) = RecurrentStep.lstm(projectedInput: projectInput(x), states[0], states[1], weightHH.t, hiddenBias: biasHH)
+        let (h, c) = RecurrentStep.lstm(projectedInput: projectInput(x), states[0], states[1], weightHH, hiddenBias: biasHH)
         return batched ? (h, c) : (h.squeezed(0), c.squeezed(0))
     }
 }
@@ -116,7 +116,7 @@ public final class GRUCell: RecurrentCell {
     /// The next hidden state from `input` and `h` (zeros when nil).
     public func callAsFunction(_ input: Tensor, _ h: Tensor? = nil) -> Tensor {
         let (x, states, batched) = prepare(input, [h])
-        let next = RecurrentStep.gru(projectedInput: projectInput(x), states[0], weightHH.t, hiddenBias: biasHH)
+        let next = RecurrentStep.gru(projectedInput: projectInput(x), states[0], weightHH, hiddenBias: biasHH)
         return batched ? next : next.squeezed(0)
     }
 }
