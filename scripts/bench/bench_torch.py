@@ -182,6 +182,29 @@ def _lenet_step():
     return body
 
 
+@workload("lstm_fwd_bwd", "nn", note="LSTM 64→128, batch 16, seq 32, float32: forward + backward of output.sum()")
+def _lstm():
+    lstm = torch.nn.LSTM(64, 128, batch_first=True)
+    x = torch.randn(16, 32, 64)
+
+    def body():
+        lstm.zero_grad(set_to_none=True)
+        lstm(x)[0].sum().backward()
+    return body
+
+
+@workload("transformer_encoder_fwd_bwd", "nn",
+          note="TransformerEncoderLayer d=128, 4 heads, ff 512, dropout 0, batch 8, seq 64, float32: forward + backward")
+def _transformer_encoder():
+    layer = torch.nn.TransformerEncoderLayer(128, 4, dim_feedforward=512, dropout=0.0, batch_first=True)
+    x = torch.randn(8, 64, 128)
+
+    def body():
+        layer.zero_grad(set_to_none=True)
+        layer(x).sum().backward()
+    return body
+
+
 def measure(entry, repeats, min_time, warmup):
     body = entry["prepare"]()
     for _ in range(warmup):
