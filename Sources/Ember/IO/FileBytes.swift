@@ -31,7 +31,7 @@ final class FileBytes: @unchecked Sendable {
     convenience init<C: Collection>(copying data: C) where C.Element == UInt8 {
         let count = data.count
         let base = count == 0 ? nil : UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
-        if let base { _ = UnsafeMutableRawBufferPointer(start: base, count: count).copyBytes(from: data) }
+        if let base { UnsafeMutableRawBufferPointer(start: base, count: count).copyBytes(from: data) }
         self.init(base: base, count: count, isMapped: false)
     }
 
