@@ -214,3 +214,40 @@ final class PrefetchHandle<Batch: SendableMetatype> {
     init(_ prefetcher: BatchPrefetcher<Batch>) { self.prefetcher = prefetcher }
     deinit { prefetcher.stop() }
 }
+
+/// Batches of an `IterableDataset`, in the order the stream gives them (no shuffling or
+/// workers: a stream has no indices to share out).
+///
+///     let loader = IterableDataLoader(stream, batchSize: 32) { try Tensor.collate($0) }
+///     var batches = try loader.epoch()
+///     while let batch = try batches.next() { … }
+public struct IterableDataLoader<Source: IterableDataset, Batch> {
+    public let dataset: Source
+    public let batchSize: Int
+    public let dropLast: Bool
+    let collate: ([Source.Element]) throws -> Batch
+
+    public init(_ dataset: Source, batchSize: Int = 1, dropLast: Bool = false, collate: @escaping ([Source.Element]) throws -> Batch) {
+        emberPrecondition(batchSize > 0, "IterableDataLoader: batchSize should be a positive integer value, but got batchSize=\(batchSize)")
+        self.dataset = dataset
+        self.batchSize = batchSize
+        self.dropLast = dropLast
+        self.collate = collate
+    }
+
+    /// A pass over the stream.
+    public func epoch() throws -> Iterator { Iterator(samples: try dataset.makeSampleIterator(), loader: self) }
+
+    public struct Iterator {
+        var samples: AnyIterator<Source.Element>
+        let loader: IterableDataLoader
+
+        /// The next batch, nil when the stream ends (a short last batch unless `dropLast`).
+        public mutating func next() throws -> Batch? {
+            var batch: [Source.Element] = []
+            while batch.count < loader.batchSize, let sample = samples.next() { batch.append(sample) }
+            if batch.isEmpty || (loader.dropLast && batch.count < loader.batchSize) { return nil }
+            return try loader.collate(batch)
+        }
+    }
+}

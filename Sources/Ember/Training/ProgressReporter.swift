@@ -17,7 +17,9 @@ public final class ProgressReporter: TrainingCallback {
     }
 
     public static func standardOutput(_ text: String) {
-        FileHandle.standardOutput.write(text.data(using: .utf8)!)
+        // Through stdio, flushed, so that it interleaves correctly with `print`.
+        fputs(text, stdout)
+        fflush(stdout)
     }
 
     public func epochStarted(epoch: Int, epochs: Int, batches: Int) { lastPlainStep = -1 }
