@@ -66,6 +66,11 @@ func loadModel(_ path: String) throws -> (model: any Layer, checkpoint: Checkpoi
     return (model, checkpoint, classes, inputShape)
 }
 
+/// Prints through the same unbuffered path as the progress reporter, so lines keep their order.
+func say(_ text: String, terminator: String = "\n") {
+    ProgressReporter.standardOutput(text + terminator)
+}
+
 func writeText(_ text: String, to url: URL) throws {
     try text.write(to: url, atomically: true, encoding: .utf8)
 }
@@ -148,9 +153,9 @@ struct Train: ParsableCommand {
             }
             try trainer.restore(from: checkpoint)
             saver.bestAccuracy = trainer.history.compactMap(\.validationAccuracy).max() ?? -1
-            print("resuming from \(url.path): epoch \(trainer.state.epoch + 1), batch \(trainer.state.batch)")
+            say("resuming from \(url.path): epoch \(trainer.state.epoch + 1), batch \(trainer.state.batch)")
         }
-        print("training \(model) on \(data.dataset): \(trainSet.count) train / \(validationSet.count) validation samples, " +
+        say("training \(model) on \(data.dataset): \(trainSet.count) train / \(validationSet.count) validation samples, " +
               "\(network.parameters().reduce(0) { $0 + $1.count }) parameters, \(numThreads()) threads")
 
         // Ctrl-C: ask the trainer to stop after the current batch; a second one exits at once.
@@ -168,12 +173,12 @@ struct Train: ParsableCommand {
         interrupts.cancel()
         if outcome == .interrupted {
             try trainer.checkpoint(metadata: metadata).save(to: output.appendingPathComponent("last.safetensors"))
-            print("\ninterrupted at epoch \(trainer.state.epoch + 1), batch \(trainer.state.batch): saved \(outputDir)/last.safetensors; continue with --resume")
+            say("\ninterrupted at epoch \(trainer.state.epoch + 1), batch \(trainer.state.batch): saved \(outputDir)/last.safetensors; continue with --resume")
             return
         }
         let seconds = Date().timeIntervalSince(start)
         let last = trainer.history.last
-        print(String(format: "done in %.1fs: validation accuracy %.2f%% (best %.2f%%); outputs in %@",
+        say(String(format: "done in %.1fs: validation accuracy %.2f%% (best %.2f%%); outputs in %@",
                      seconds, (last?.validationAccuracy ?? 0) * 100, saver.bestAccuracy * 100, outputDir))
     }
 }
@@ -223,9 +228,9 @@ struct Eval: ParsableCommand {
         if options.dataset == "digits", let trained = saved.metadata["dataset"], trained != "digits" { options.dataset = trained }
         let (_, validation, _) = try loadDatasets(options, augment: false)
         let result = try evaluate(model: model, loader: DataLoader(validation, batchSize: 256), classes: classes)
-        print(String(format: "%@ on %@ (%d samples): loss %.4f, accuracy %.2f%%", checkpoint, options.dataset, validation.count,
+        say(String(format: "%@ on %@ (%d samples): loss %.4f, accuracy %.2f%%", checkpoint, options.dataset, validation.count,
                      result.loss, result.accuracy * 100))
-        print(result.confusion.text, terminator: "")
+        say(result.confusion.text, terminator: "")
         if let outputDir {
             try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
             try writeText(result.confusion.csv, to: URL(fileURLWithPath: outputDir).appendingPathComponent("confusion_matrix.csv"))
@@ -263,7 +268,7 @@ struct Predict: ParsableCommand {
         for (i, row) in probabilities.split(size: 1).enumerated() {
             let values = row.scalars(as: Double.self)
             let ranked = values.indices.sorted { values[$0] > values[$1] }.prefix(top)
-            print("row \(i + 1): " + ranked.map { String(format: "%@ %.4f", classes[$0], values[$0]) }.joined(separator: ", "))
+            say("row \(i + 1): " + ranked.map { String(format: "%@ %.4f", classes[$0], values[$0]) }.joined(separator: ", "))
         }
     }
 }

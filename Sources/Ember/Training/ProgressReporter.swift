@@ -17,9 +17,9 @@ public final class ProgressReporter: TrainingCallback {
     }
 
     public static func standardOutput(_ text: String) {
-        // Through stdio, flushed, so that it interleaves correctly with `print`.
-        fputs(text, stdout)
-        fflush(stdout)
+        // Unbuffered: a bar redrawn in place must show at once. (`print` is buffered when stdout
+        // is not a terminal; mix the two only through this function.)
+        FileHandle.standardOutput.write(Data(text.utf8))
     }
 
     public func epochStarted(epoch: Int, epochs: Int, batches: Int) { lastPlainStep = -1 }

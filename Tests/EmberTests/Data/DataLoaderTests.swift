@@ -19,9 +19,15 @@ struct NumbersDataset: Dataset {
 
 /// Runs `body` on another thread and fails the test if it takes longer than `seconds`, so a
 /// hang shows as a failure rather than a stuck test run.
+final class ResultBox<T>: @unchecked Sendable {
+    // Written by one thread before it signals, read by the other after the wait.
+    var result: Result<T, any Error>?
+    init() {}
+}
+
+@discardableResult
 func withTimeout<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () throws -> T) throws -> T {
-    final class Box: @unchecked Sendable { var result: Result<T, any Error>? }
-    let box = Box()
+    let box = ResultBox<T>()
     let done = DispatchSemaphore(value: 0)
     Thread { box.result = Result { try body() }; done.signal() }.start()
     guard done.wait(timeout: .now() + seconds) == .success else {
