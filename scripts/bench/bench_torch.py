@@ -93,6 +93,39 @@ def _matmul_loop():
     return body
 
 
+CONV_FLOP = 2.0 * 64 * 3 * 9 * 224 * 224
+
+
+@workload("conv2d_3to64_224", "conv", flop=CONV_FLOP, note="conv2d [1, 3, 224, 224] * [64, 3, 3, 3], padding 1, bias, float32")
+def _conv():
+    x, w, b = torch.randn(1, 3, 224, 224), torch.randn(64, 3, 3, 3), torch.randn(64)
+    return lambda: torch.nn.functional.conv2d(x, w, b, padding=1)
+
+
+@workload("conv2d_3to64_224_backward", "conv", flop=3 * CONV_FLOP, note="forward + backward of the same conv")
+def _conv_backward():
+    x = torch.randn(1, 3, 224, 224, requires_grad=True)
+    w, b = torch.randn(64, 3, 3, 3, requires_grad=True), torch.randn(64, requires_grad=True)
+    return lambda: torch.nn.functional.conv2d(x, w, b, padding=1).sum().backward()
+
+
+@workload("conv2d_64to64_56_b8", "conv", flop=2.0 * 8 * 64 * 64 * 9 * 56 * 56, note="conv2d [8, 64, 56, 56] * [64, 64, 3, 3], padding 1")
+def _conv_middle():
+    x, w = torch.randn(8, 64, 56, 56), torch.randn(64, 64, 3, 3)
+    return lambda: torch.nn.functional.conv2d(x, w, padding=1)
+
+
+@workload("maxpool2d_3s2_112", "conv", flop=8.0 * 64 * 56 * 56 * 9, note="max_pool2d [8, 64, 112, 112], kernel 3, stride 2, padding 1")
+def _maxpool():
+    x = torch.randn(8, 64, 112, 112)
+    return lambda: torch.nn.functional.max_pool2d(x, 3, 2, 1)
+
+
+@workload("avgpool2d_2_112", "conv", flop=8.0 * 64 * 112 * 112, note="avg_pool2d [8, 64, 112, 112], kernel 2")
+def _avgpool():
+    x = torch.randn(8, 64, 112, 112)
+    return lambda: torch.nn.functional.avg_pool2d(x, 2)
+
 @workload("tiny_forward_backward", "autograd", note="4 ops on 4-element float32 tensors, then backward")
 def _tiny():
     x, w = torch.randn(4, requires_grad=True), torch.randn(4, requires_grad=True)
