@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "ember-bench", targets: ["ember-bench"]),
         .executable(name: "ember-example", targets: ["ember-example"]),
         .executable(name: "custom-op-example", targets: ["custom-op-example"]),
+        .executable(name: "ember-fuzz", targets: ["ember-fuzz"]),
     ],
     dependencies: [
         // Documentation only (nothing links it): `swift package generate-documentation --target Ember`
@@ -29,6 +30,10 @@ let package = Package(
         .target(name: "EmberExamples", dependencies: ["Ember"]),
         .executableTarget(name: "custom-op-example", dependencies: ["Ember", "EmberExamples"]),
         .executableTarget(name: "readme-example", dependencies: ["Ember"]),
+        // Mutation fuzzer for the file readers over the seed corpus in Tests/Fuzz/corpus.
+        .executableTarget(name: "ember-fuzz", dependencies: ["Ember"]),
+        // Writes one file per format for scripts/interop/check_numpy_reads_ember.py.
+        .executableTarget(name: "ember-interop-writer", dependencies: ["Ember"]),
         .testTarget(name: "EmberKernelsTests", dependencies: ["EmberKernels", "CEmberKernels"]),
         .testTarget(name: "EmberTests", dependencies: ["Ember"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberExamplesTests", dependencies: ["Ember", "EmberExamples"]),
