@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "ember-example", targets: ["ember-example"]),
         .executable(name: "custom-op-example", targets: ["custom-op-example"]),
         .executable(name: "ember", targets: ["ember"]),
+        .executable(name: "ember-fuzz", targets: ["ember-fuzz"]),
     ],
     dependencies: [
         // Documentation only (nothing links it): `swift package generate-documentation --target Ember`
@@ -37,6 +38,10 @@ let package = Package(
         .executableTarget(name: "readme-example", dependencies: ["Ember"]),
         // The DocC article TrainingYourFirstModel.md's code, compiled verbatim.
         .executableTarget(name: "first-model-example", dependencies: ["Ember"]),
+        // Mutation fuzzer for the file readers over the seed corpus in Tests/Fuzz/corpus.
+        .executableTarget(name: "ember-fuzz", dependencies: ["Ember"]),
+        // Writes one file per format for scripts/interop/check_numpy_reads_ember.py.
+        .executableTarget(name: "ember-interop-writer", dependencies: ["Ember"]),
         .testTarget(name: "EmberKernelsTests", dependencies: ["EmberKernels", "CEmberKernels"]),
         .testTarget(name: "EmberTests", dependencies: ["Ember"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberExamplesTests", dependencies: ["Ember", "EmberExamples"]),

@@ -183,10 +183,12 @@ struct CheckpointTests {
         let url = folder.appendingPathComponent("model.safetensors")
         try save(StateDict([("w", Tensor.ones([64]))]), to: url)
         let before = try Data(contentsOf: url)
-        let path = url.path
+        // The child inherits the environment: exit tests cannot capture local values.
+        setenv("EMBER_IO_CRASH_TARGET", url.path, 1)
         await #expect(processExitsWith: .exitCode(3)) {
+            let target = String(cString: getenv("EMBER_IO_CRASH_TARGET"))
             AtomicFileWriter.exitAfterBytesForTesting = 1000
-            try? save(StateDict([("w", Tensor.zeros([10_000]))]), to: URL(fileURLWithPath: path))
+            try? save(StateDict([("w", Tensor.zeros([10_000]))]), to: URL(fileURLWithPath: target))
         }
         #expect(try Data(contentsOf: url) == before)
         #expect(try SafeTensors.load(from: url).tensors["w"]!.scalars(as: Float.self) == [Float](repeating: 1, count: 64))
