@@ -92,7 +92,7 @@ struct Train: ParsableCommand {
     var model = "cnn"
 
     @Option(help: "Number of epochs.")
-    var epochs = 10
+    var epochs = 20
 
     @Option(help: "Samples per batch.")
     var batchSize = 32
