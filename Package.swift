@@ -12,16 +12,23 @@ let package = Package(
         .executable(name: "ember-bench", targets: ["ember-bench"]),
         .executable(name: "ember-example", targets: ["ember-example"]),
         .executable(name: "custom-op-example", targets: ["custom-op-example"]),
+        .executable(name: "ember", targets: ["ember"]),
+        .executable(name: "ember-fuzz", targets: ["ember-fuzz"]),
     ],
     dependencies: [
         // Documentation only (nothing links it): `swift package generate-documentation --target Ember`
         // builds the DocC catalog in Sources/Ember/Ember.docc.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // The `ember` command line's argument parsing.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         .target(name: "CEmberKernels"),
         .target(name: "EmberKernels", dependencies: ["CEmberKernels"]),
-        .target(name: "Ember", dependencies: ["EmberKernels"]),
+        // The bundled digits dataset (Datasets.digits()) is a resource of the library.
+        .target(name: "Ember", dependencies: ["EmberKernels"], resources: [.copy("Resources/digits.csv.gz")]),
+        // The `ember` command line (train, eval, predict); the training loop itself is in Ember.
+        .executableTarget(name: "ember", dependencies: ["Ember", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "ember-bench", dependencies: ["Ember", "EmberKernels"]),
         .executableTarget(name: "ember-example", dependencies: ["Ember"]),
         // Worked examples built only on Ember's public API (the hexagonal convolution custom op),
@@ -29,6 +36,12 @@ let package = Package(
         .target(name: "EmberExamples", dependencies: ["Ember"]),
         .executableTarget(name: "custom-op-example", dependencies: ["Ember", "EmberExamples"]),
         .executableTarget(name: "readme-example", dependencies: ["Ember"]),
+        // The DocC article TrainingYourFirstModel.md's code, compiled verbatim.
+        .executableTarget(name: "first-model-example", dependencies: ["Ember"]),
+        // Mutation fuzzer for the file readers over the seed corpus in Tests/Fuzz/corpus.
+        .executableTarget(name: "ember-fuzz", dependencies: ["Ember"]),
+        // Writes one file per format for scripts/interop/check_numpy_reads_ember.py.
+        .executableTarget(name: "ember-interop-writer", dependencies: ["Ember"]),
         .testTarget(name: "EmberKernelsTests", dependencies: ["EmberKernels", "CEmberKernels"]),
         .testTarget(name: "EmberTests", dependencies: ["Ember"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberExamplesTests", dependencies: ["Ember", "EmberExamples"]),

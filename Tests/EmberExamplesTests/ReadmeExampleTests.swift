@@ -21,3 +21,22 @@ import Testing
         #expect(snippet == code, "README.md's example and Sources/readme-example/main.swift differ")
     }
 }
+
+/// The DocC article TrainingYourFirstModel.md walks through `Sources/first-model-example/main.swift`;
+/// its first ```swift block must be that program, so the article's code always compiles.
+@Suite struct FirstModelArticleTests {
+    @Test func articleCodeIsTheCompiledExample() throws {
+        let root = ReadmeExampleTests.root
+        let article = try String(contentsOf: root.appendingPathComponent("Sources/Ember/Ember.docc/TrainingYourFirstModel.md"), encoding: .utf8)
+        let source = try String(contentsOf: root.appendingPathComponent("Sources/first-model-example/main.swift"), encoding: .utf8)
+        let afterFence = try #require(article.range(of: "```swift\n")).upperBound
+        let end = try #require(article.range(of: "```", range: afterFence..<article.endIndex)).lowerBound
+        let snippet = String(article[afterFence..<end])
+        let code = source.split(separator: "\n", omittingEmptySubsequences: false)
+            .drop { $0.hasPrefix("//") }
+            .joined(separator: "\n")
+        #expect(snippet == code, "TrainingYourFirstModel.md's example and Sources/first-model-example/main.swift differ")
+        // "under 50 lines of user code"
+        #expect(code.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty && !$0.hasPrefix("//") }.count < 50)
+    }
+}

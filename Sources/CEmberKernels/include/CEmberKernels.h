@@ -7,5 +7,6 @@
 #include "ember_reduce.h"
 #include "ember_gemm.h"
 #include "ember_conv.h"
+#include "ember_compress.h"
 
 #endif
