@@ -81,8 +81,44 @@ SAME_TYPE_INNER(uint64_t)
     for (int64_t i_ = 0; i_ < (n); i_++)                                                         \
         store_from_double(dst_dtype, (dp) + i_ * (dstride), load_as_double(src_dtype, (sp) + i_ * (sstride)))
 
+// Typed loops for the conversions that sit on hot paths (masks to floats in backward rules,
+// float32 <-> float64, integers to floats): one plain cast per element, which clang
+// vectorises, instead of the per-element dtype switch of the general path. Float-to-integer
+// conversions are excluded: they need the saturating path, since out-of-range casts are
+// undefined behaviour in C.
+#define FAST_CONVERT_LOOP(DT, ST)                                                                 \
+    do {                                                                                         \
+        DT *d_ = (DT *)dst;                                                                      \
+        const ST *s_ = (const ST *)src;                                                          \
+        if (ds == 1 && ss == 1) { for (int64_t i = 0; i < n; i++) d_[i] = (DT)s_[i]; }           \
+        else { for (int64_t i = 0; i < n; i++) d_[i * ds] = (DT)s_[i * ss]; }                    \
+    } while (0)
+#define FAST_CONVERT_FROM(ST)                                                                    \
+    switch (dst_dtype) {                                                                         \
+    case EMBER_FLOAT32: FAST_CONVERT_LOOP(float, ST); return 1;                                  \
+    case EMBER_FLOAT64: FAST_CONVERT_LOOP(double, ST); return 1;                                 \
+    default: return 0;                                                                           \
+    }
+
+static int fast_convert_1d(ember_dtype dst_dtype, ember_dtype src_dtype, int64_t n, void *dst,
+                           int64_t ds, const void *src, int64_t ss) {
+    switch (src_dtype) {
+    case EMBER_FLOAT32: FAST_CONVERT_FROM(float)
+    case EMBER_FLOAT64: FAST_CONVERT_FROM(double)
+    case EMBER_INT32: FAST_CONVERT_FROM(int32_t)
+    case EMBER_INT64: FAST_CONVERT_FROM(int64_t)
+    case EMBER_UINT8: FAST_CONVERT_FROM(uint8_t)
+    case EMBER_BOOL: FAST_CONVERT_FROM(uint8_t)   // bools are stored as 0 or 1
+    default: return 0;
+    }
+}
+
 void ember_copy(ember_dtype dst_dtype, ember_dtype src_dtype, int ndim, const int64_t *shape,
                 void *dst, const int64_t *dst_strides, const void *src, const int64_t *src_strides) {
+    if (ndim == 1 && dst_dtype != src_dtype &&
+        fast_convert_1d(dst_dtype, src_dtype, shape[0], dst, dst_strides[0], src, src_strides[0])) {
+        return;
+    }
     if (dst_dtype == src_dtype) {
         switch (element_size(dst_dtype)) {
         case 1: COPY_SAME(uint8_t); return;

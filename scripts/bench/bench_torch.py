@@ -93,6 +93,118 @@ def _matmul_loop():
     return body
 
 
+CONV_FLOP = 2.0 * 64 * 3 * 9 * 224 * 224
+
+
+@workload("conv2d_3to64_224", "conv", flop=CONV_FLOP, note="conv2d [1, 3, 224, 224] * [64, 3, 3, 3], padding 1, bias, float32")
+def _conv():
+    x, w, b = torch.randn(1, 3, 224, 224), torch.randn(64, 3, 3, 3), torch.randn(64)
+    return lambda: torch.nn.functional.conv2d(x, w, b, padding=1)
+
+
+@workload("conv2d_3to64_224_backward", "conv", flop=3 * CONV_FLOP, note="forward + backward of the same conv")
+def _conv_backward():
+    x = torch.randn(1, 3, 224, 224, requires_grad=True)
+    w, b = torch.randn(64, 3, 3, 3, requires_grad=True), torch.randn(64, requires_grad=True)
+    return lambda: torch.nn.functional.conv2d(x, w, b, padding=1).sum().backward()
+
+
+@workload("conv2d_64to64_56_b8", "conv", flop=2.0 * 8 * 64 * 64 * 9 * 56 * 56, note="conv2d [8, 64, 56, 56] * [64, 64, 3, 3], padding 1")
+def _conv_middle():
+    x, w = torch.randn(8, 64, 56, 56), torch.randn(64, 64, 3, 3)
+    return lambda: torch.nn.functional.conv2d(x, w, padding=1)
+
+
+@workload("maxpool2d_3s2_112", "conv", flop=8.0 * 64 * 56 * 56 * 9, note="max_pool2d [8, 64, 112, 112], kernel 3, stride 2, padding 1")
+def _maxpool():
+    x = torch.randn(8, 64, 112, 112)
+    return lambda: torch.nn.functional.max_pool2d(x, 3, 2, 1)
+
+
+@workload("avgpool2d_2_112", "conv", flop=8.0 * 64 * 112 * 112, note="avg_pool2d [8, 64, 112, 112], kernel 2")
+def _avgpool():
+    x = torch.randn(8, 64, 112, 112)
+    return lambda: torch.nn.functional.avg_pool2d(x, 2)
+
+@workload("tiny_forward_backward", "autograd", note="4 ops on 4-element float32 tensors, then backward")
+def _tiny():
+    x, w = torch.randn(4, requires_grad=True), torch.randn(4, requires_grad=True)
+
+    def body():
+        loss = ((x * w).tanh() + x).sum()
+        loss.backward()
+        x.grad = None
+        w.grad = None
+    return body
+
+
+@workload("mlp_forward_backward", "autograd", note="MLP 64x128 -> 256 -> 10 forward, cross-entropy, backward (float32)")
+def _mlp_fb():
+    x = torch.randn(64, 128)
+    targets = torch.randint(0, 10, (64,))
+    w1, b1 = (torch.randn(128, 256) * 0.05).requires_grad_(), torch.zeros(256, requires_grad=True)
+    w2, b2 = (torch.randn(256, 10) * 0.05).requires_grad_(), torch.zeros(10, requires_grad=True)
+
+    def body():
+        logits = (x @ w1 + b1).relu() @ w2 + b2
+        torch.nn.functional.cross_entropy(logits, targets).backward()
+        for parameter in (w1, b1, w2, b2):
+            parameter.grad = None
+    return body
+
+
+@workload("mlp_train_step", "training", note="MLP 784-256-10, batch 64, cross-entropy, SGD momentum 0.9 (one step)")
+def _mlp_step():
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, targets = torch.randn(64, 784), torch.randint(0, 10, (64,))
+
+    def body():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), targets).backward()
+        optimizer.step()
+    return body
+
+
+@workload("lenet_train_step", "training", note="LeNet-5 on 1x28x28, batch 64, cross-entropy, Adam (one step)")
+def _lenet_step():
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84),
+                          nn.ReLU(), nn.Linear(84, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, targets = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+
+    def body():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), targets).backward()
+        optimizer.step()
+    return body
+
+
+@workload("lstm_fwd_bwd", "nn", note="LSTM 64→128, batch 16, seq 32, float32: forward + backward of output.sum()")
+def _lstm():
+    lstm = torch.nn.LSTM(64, 128, batch_first=True)
+    x = torch.randn(16, 32, 64)
+
+    def body():
+        lstm.zero_grad(set_to_none=True)
+        lstm(x)[0].sum().backward()
+    return body
+
+
+@workload("transformer_encoder_fwd_bwd", "nn",
+          note="TransformerEncoderLayer d=128, 4 heads, ff 512, dropout 0, batch 8, seq 64, float32: forward + backward")
+def _transformer_encoder():
+    layer = torch.nn.TransformerEncoderLayer(128, 4, dim_feedforward=512, dropout=0.0, batch_first=True)
+    x = torch.randn(8, 64, 128)
+
+    def body():
+        layer.zero_grad(set_to_none=True)
+        layer(x).sum().backward()
+    return body
+
+
 def measure(entry, repeats, min_time, warmup):
     body = entry["prepare"]()
     for _ in range(warmup):

@@ -46,8 +46,8 @@ def main():
                         help="alternate Ember and PyTorch runs this many times and keep each side's best round, "
                              "so that a burst of other work on the machine does not land on one side only")
     parser.add_argument("--skip-build", action="store_true")
-    parser.add_argument("--statistic", choices=["median", "min"], default="median",
-                        help="which figure to compare; min is steadier on a machine shared with other work")
+    parser.add_argument("--statistic", choices=["median", "min", "both"], default="median",
+                        help="which figure to compare (both: two tables); min is steadier on a machine shared with other work")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args()
 
@@ -60,20 +60,29 @@ def main():
                       for threads in args.threads.split(",")]
     torch_python = os.environ.get("TORCH_PYTHON", "python3")
     torch_command = [torch_python, os.path.join("scripts", "bench", "bench_torch.py"), "--threads", args.threads] + common
-    key = "seconds" if args.statistic == "median" else "min_seconds"
-    ember, torch = {}, {}
+    statistics = ["median", "min"] if args.statistic == "both" else [args.statistic]
+    keys = {"median": "seconds", "min": "min_seconds"}
+    # Per statistic and side, the best figure over rounds and thread counts.
+    best = {statistic: ({}, {}) for statistic in statistics}
     for _ in range(max(1, args.rounds)):
-        for best, command in [(ember, command) for command in ember_commands] + [(torch, torch_command)]:
+        for side, command in [(0, command) for command in ember_commands] + [(1, torch_command)]:
             for name, record in run_lines(command).items():
-                if name not in best or record[key] < best[name][key]:
-                    best[name] = record
+                for statistic in statistics:
+                    table, key = best[statistic][side], keys[statistic]
+                    if name not in table or record[key] < table[name][key]:
+                        table[name] = record
+    for statistic in statistics:
+        ember, torch = best[statistic]
+        print_table(ember, torch, keys[statistic], statistic, args.markdown)
 
+
+def print_table(ember, torch, key, statistic, markdown):
     header = ["workload", "PyTorch (threads)", "Ember (threads)", "PyTorch/Ember", "GFLOP/s PyTorch", "GFLOP/s Ember"]
     rows = []
     for name, mine in ember.items():
         theirs = torch.get(name)
         flop = mine.get("flop")
-        show_rate = flop is not None and "matmul" in name
+        show_rate = flop is not None and (mine["group"] == "matmul" or "matmul" in name)
         rows.append([
             name,
             f"{human(theirs[key])} ({theirs['threads']})" if theirs else "-",
@@ -82,7 +91,8 @@ def main():
             f"{flop / theirs[key] / 1e9:.1f}" if show_rate and theirs else "",
             f"{flop / mine[key] / 1e9:.1f}" if show_rate else "",
         ])
-    if args.markdown:
+    print(f"\n{statistic} time per operation; ratio = PyTorch time / Ember time; > 1 means Ember is faster.\n")
+    if markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "|".join(" --- " for _ in header) + "|")
         for row in rows:
@@ -91,8 +101,6 @@ def main():
         widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
         for row in [header] + rows:
             print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
-    print(f"{args.statistic} per operation; ratio = PyTorch time / Ember time; > 1 means Ember is faster.")
-
 
 if __name__ == "__main__":
     main()

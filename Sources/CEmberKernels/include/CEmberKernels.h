@@ -6,6 +6,7 @@
 #include "ember_elementwise.h"
 #include "ember_reduce.h"
 #include "ember_gemm.h"
+#include "ember_conv.h"
 #include "ember_compress.h"
 
 #endif

@@ -20,8 +20,9 @@ enum CallStack {
             guard let region = maps.first(where: { $0.range.contains(address) }) else { continue }
             guard let (function, location) = symbolize(address - region.range.lowerBound + region.fileOffset,
                                                        in: region.path) else { continue }
+            if function.hasPrefix("__libc_start") || function == "_start" { break }
             if function.hasPrefix("Ember.") || function.contains("(extension in Ember)") || function.hasPrefix("static Ember.")
-                || function.hasPrefix("closure #") && function.contains(" in Ember.") { continue }
+                || function.contains("Foundation.") || function.hasPrefix("closure #") && function.contains(" in Ember.") { continue }
             frames.append(location.map { "\(function) at \($0)" } ?? function)
             if frames.count >= 6 { break }
         }

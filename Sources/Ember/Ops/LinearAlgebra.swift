@@ -136,6 +136,13 @@ extension Tensor {
     /// A batched `a` times a plain matrix `b` (a linear layer over a sequence) folds the batch
     /// into the rows, so the sum over the batch happens inside one GEMM instead of after B of them.
     static func matrixProductGradientRight(_ g: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
+        // b is a transposed view (a linear layer's x · Wᵀ): compute (gᵀ · a)ᵀ, whose
+        // transpose-back in the view's backward is contiguous, instead of aᵀ · g, which would
+        // reach W's gradient as a transposed view and be copied element by element.
+        if b.rank == 2 && a.rank >= 2 && b.strides[0] == 1 && b.strides[1] != 1 {
+            let k = a.shape[a.rank - 1], m = b.shape[1]
+            return g.reshaped([-1, m]).transposed(0, 1).matmul(a.reshaped([-1, k])).transposed(0, 1)
+        }
         if b.rank == 2 && a.rank > 2 {
             let k = a.shape[a.rank - 1], m = b.shape[1]
             return a.reshaped([-1, k]).transposed(0, 1).matmul(g.reshaped([-1, m]))

@@ -53,6 +53,7 @@ enum FixtureParameter: Decodable {
     var number: Double { if case .number(let v) = self { return v }; fatalError("fixture parameter is not a number") }
     var int: Int { Int(number) }
     var flag: Bool { if case .flag(let v) = self { return v }; fatalError("fixture parameter is not a bool") }
+    var text: String { if case .text(let v) = self { return v }; fatalError("fixture parameter is not a string") }
     var ints: [Int] { if case .list(let v) = self { return v.map { Int($0) } }; if case .number(let v) = self { return [Int(v)] }; fatalError("fixture parameter is not a list") }
 }
 

@@ -1,0 +1,244 @@
+import CEmberKernels
+import EmberKernels
+
+/// Pooling: max pooling (values and flat indices), average and adaptive-average pooling, in
+/// one and two spatial dimensions, behind `Functional.maxPool1d/2d`, `avgPool1d/2d` and
+/// `adaptiveAvgPool2d`.
+///
+/// Every form views its input as planes [P, H, W] (P = batch · channels; 1-D pooling is 2-D
+/// with H = 1) and the C kernels (`conv_impl.h`) run over ranges of planes, split across threads.
+///
+/// - Max pooling records a node whose backward scatters the gradient to the saved indices
+///   (`scatterAdd`, itself differentiable: its backward gathers), so double backward works.
+/// - Average and adaptive-average pooling are one linear primitive, `windowAverage`: a
+///   separable sum over rectangular windows with per-row and per-column scales (PyTorch's
+///   divisor is a product of one factor per dimension, with or without padding counted).
+///   Its backward is the same primitive transposed, and the transposed one's backward is the
+///   forward, so gradients of every order run the kernel.
+
+/// The rectangular windows of an average: rows [rowStart[i], rowEnd[i]) and columns
+/// [columnStart[j], columnEnd[j]) of the input, scaled by rowScale[i] · columnScale[j].
+struct AverageWindows {
+    var inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int
+    var rowStart: [Int64], rowEnd: [Int64], rowScale: [Double]
+    var columnStart: [Int64], columnEnd: [Int64], columnScale: [Double]
+
+    /// PyTorch's `avg_pool2d` windows along one dimension.
+    static func pooling(input: Int, output: Int, kernel: Int, stride: Int, padding: Int,
+                        countIncludePad: Bool, divisor: Int?) -> (start: [Int64], end: [Int64], scale: [Double]) {
+        var start = [Int64](), end = [Int64](), scale = [Double]()
+        for index in 0..<output {
+            var first = index * stride - padding
+            var last = Swift.min(first + kernel, input + padding)
+            let poolSize = last - first
+            first = Swift.max(first, 0)
+            last = Swift.min(last, input)
+            start.append(Int64(first)); end.append(Int64(Swift.max(last, first)))
+            let count = countIncludePad ? poolSize : last - first
+            scale.append(divisor != nil ? 1 : (count > 0 ? 1 / Double(count) : 0))
+        }
+        return (start, end, scale)
+    }
+
+    /// PyTorch's `adaptive_avg_pool2d` windows: [⌊i·in/out⌋, ⌈(i+1)·in/out⌉).
+    static func adaptive(input: Int, output: Int) -> (start: [Int64], end: [Int64], scale: [Double]) {
+        var start = [Int64](), end = [Int64](), scale = [Double]()
+        for index in 0..<output {
+            let first = (index * input) / output
+            let last = ((index + 1) * input + output - 1) / output
+            start.append(Int64(first)); end.append(Int64(last)); scale.append(1 / Double(last - first))
+        }
+        return (start, end, scale)
+    }
+}
+
+/// Floor division (PyTorch's `div_rtn`), for output sizes whose numerator may be negative.
+private func poolingFloorDivide(_ a: Int, _ b: Int) -> Int {
+    let q = a / b
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+}
+
+extension Tensor {
+    /// PyTorch's `pooling_output_shape`: with `ceilMode` the last window may start inside the
+    /// right padding only if it starts inside the input or the left padding.
+    static func poolingOutputSize(input: Int, kernel: Int, padding: Int, stride: Int, dilation: Int, ceilMode: Bool) -> Int {
+        var output = poolingFloorDivide(input + 2 * padding - dilation * (kernel - 1) - 1 + (ceilMode ? stride - 1 : 0), stride) + 1
+        if ceilMode && (output - 1) * stride >= input + padding { output -= 1 }
+        return output
+    }
+
+    /// Pooling arguments checked with PyTorch's messages, expanded to `spatial` dimensions.
+    struct PoolingPlan {
+        var kernel: [Int], stride: [Int], padding: [Int], dilation: [Int]
+        var inputSize: [Int], outputSize: [Int]
+        var leading: [Int]
+    }
+
+    static func planPooling(_ input: Tensor, spatial: Int, kernel: SpatialSize, stride: SpatialSize?, padding: SpatialSize,
+                            dilation: SpatialSize, ceilMode: Bool, isMax: Bool, op: String) -> PoolingPlan {
+        emberPrecondition(input.rank == spatial + 1 || input.rank == spatial + 2,
+                          "\(op): Expected \(spatial + 1)D or \(spatial + 2)D (batch mode) tensor with optional 0 dim batch size for input, but got: \(input.shape)")
+        emberPrecondition(input.dtype.isFloatingPoint, "\(op): \"\(op)\" not implemented for '\(input.dtype)'")
+        let kernel = kernel.expanded(to: spatial, op: op, name: "kernel_size")
+        let stride = (stride == nil || stride!.values.isEmpty) ? kernel : stride!.expanded(to: spatial, op: op, name: "stride")
+        let padding = padding.expanded(to: spatial, op: op, name: "padding")
+        let dilation = dilation.expanded(to: spatial, op: op, name: "dilation")
+        emberPrecondition(kernel.allSatisfy { $0 > 0 }, "\(op): kernel_size must be greater than zero, but got \(kernel)")
+        emberPrecondition(stride.allSatisfy { $0 > 0 }, "\(op): stride must be greater than zero, but got \(stride)")
+        emberPrecondition(dilation.allSatisfy { $0 > 0 }, "\(op): dilation must be greater than zero, but got \(dilation)")
+        for d in 0..<spatial {
+            if isMax {
+                emberPrecondition(padding[d] >= 0 && padding[d] <= ((kernel[d] - 1) * dilation[d] + 1) / 2,
+                                  "\(op): pad should be at most half of effective kernel size, but got pad=\(padding[d]), kernel_size=\(kernel[d]) and dilation=\(dilation[d])")
+            } else {
+                emberPrecondition(padding[d] >= 0 && padding[d] <= kernel[d] / 2,
+                                  "\(op): pad should be at most half of kernel size, but got pad=\(padding[d]) and kernel_size=\(kernel[d])")
+            }
+        }
+        let inputSize = Array(input.shape.suffix(spatial))
+        let outputSize = (0..<spatial).map {
+            poolingOutputSize(input: inputSize[$0], kernel: kernel[$0], padding: padding[$0], stride: stride[$0],
+                              dilation: dilation[$0], ceilMode: ceilMode)
+        }
+        let channels = input.shape[input.rank - spatial - 1]
+        emberPrecondition(outputSize.allSatisfy { $0 > 0 },
+                          "\(op): Given input size: (\(([channels] + inputSize).map(String.init).joined(separator: "x"))). Calculated output size: (\(([channels] + outputSize).map(String.init).joined(separator: "x"))). Output size is too small")
+        return PoolingPlan(kernel: kernel, stride: stride, padding: padding, dilation: dilation,
+                           inputSize: inputSize, outputSize: outputSize, leading: Array(input.shape.dropLast(spatial)))
+    }
+
+    /// Max pooling over the last `spatial` dimensions: values and flat indices into each plane.
+    static func maxPool(_ input: Tensor, spatial: Int, kernel: SpatialSize, stride: SpatialSize?, padding: SpatialSize,
+                        dilation: SpatialSize, ceilMode: Bool, op: String) -> (values: Tensor, indices: Tensor) {
+        var plan = planPooling(input, spatial: spatial, kernel: kernel, stride: stride, padding: padding,
+                               dilation: dilation, ceilMode: ceilMode, isMax: true, op: op)
+        if spatial == 1 {
+            plan.kernel.insert(1, at: 0); plan.stride.insert(1, at: 0); plan.padding.insert(0, at: 0)
+            plan.dilation.insert(1, at: 0); plan.inputSize.insert(1, at: 0); plan.outputSize.insert(1, at: 0)
+        }
+        let planes = plan.leading.reduce(1, *)
+        let (height, width) = (plan.inputSize[0], plan.inputSize[1])
+        let (outHeight, outWidth) = (plan.outputSize[0], plan.outputSize[1])
+        let outputShape = plan.leading + Array(plan.outputSize.suffix(spatial))
+        let compute: DType = input.dtype == .float64 ? .float64 : .float32
+        var geometry = ember_window_geometry(
+            height: Int64(height), width: Int64(width), out_height: Int64(outHeight), out_width: Int64(outWidth),
+            kernel_h: Int64(plan.kernel[0]), kernel_w: Int64(plan.kernel[1]), stride_h: Int64(plan.stride[0]),
+            stride_w: Int64(plan.stride[1]), pad_h: Int64(plan.padding[0]), pad_w: Int64(plan.padding[1]),
+            dilation_h: Int64(plan.dilation[0]), dilation_w: Int64(plan.dilation[1]))
+        let (values, indices) = withoutGrad { () -> (Tensor, Tensor) in
+            let source = input.to(compute).contiguous()
+            let values = Tensor(uninitializedShape: outputShape, dtype: compute)
+            let indices = Tensor(uninitializedShape: outputShape, dtype: .int64)
+            let work = outHeight * outWidth * plan.kernel[0] * plan.kernel[1]
+            let out = indices.baseAddress.assumingMemoryBound(to: Int64.self)
+            ParallelLoop.run(count: planes, grain: Swift.max(1, 32_768 / Swift.max(work, 1))) { range in
+                let (begin, end) = (Int64(range.lowerBound), Int64(range.upperBound))
+                if compute == .float64 {
+                    ember_max_pool2d_f64(source.baseAddress.assumingMemoryBound(to: Double.self), &geometry, begin, end,
+                                         values.baseAddress.assumingMemoryBound(to: Double.self), out)
+                } else {
+                    ember_max_pool2d_f32(source.baseAddress.assumingMemoryBound(to: Float.self), &geometry, begin, end,
+                                         values.baseAddress.assumingMemoryBound(to: Float.self), out)
+                }
+            }
+            return (compute == input.dtype ? values : values.to(input.dtype), indices)
+        }
+        if GraphRecorder.shouldRecord(input) {
+            let inputShape = input.shape
+            GraphRecorder.record(op, inputs: [input], outputs: [values]) { context in
+                let g = context.gradOutput
+                let flatIndex = indices.reshaped([planes, outHeight * outWidth])
+                return [Tensor.zeros([planes, height * width], dtype: g.dtype)
+                    .scatterAdd(dim: 1, index: flatIndex, source: g.reshaped([planes, outHeight * outWidth]))
+                    .reshaped(inputShape)]
+            }
+        }
+        return (values, indices)
+    }
+
+    /// Average pooling (`adaptive` false) or adaptive average pooling to `outputSize` over the
+    /// last two dimensions (or one, with `spatial` 1).
+    static func averagePool(_ input: Tensor, spatial: Int, kernel: SpatialSize, stride: SpatialSize?, padding: SpatialSize,
+                            ceilMode: Bool, countIncludePad: Bool, divisorOverride: Int?, op: String) -> Tensor {
+        let plan = planPooling(input, spatial: spatial, kernel: kernel, stride: stride, padding: padding,
+                               dilation: 1, ceilMode: ceilMode, isMax: false, op: op)
+        if let divisorOverride { emberPrecondition(divisorOverride != 0, "\(op): divisor must be not zero") }
+        let dims = (0..<spatial).map {
+            AverageWindows.pooling(input: plan.inputSize[$0], output: plan.outputSize[$0], kernel: plan.kernel[$0],
+                                   stride: plan.stride[$0], padding: plan.padding[$0],
+                                   countIncludePad: countIncludePad, divisor: divisorOverride)
+        }
+        let rows = spatial == 2 ? dims[0] : (start: [0], end: [1], scale: [1.0])
+        let columns = dims[spatial - 1]
+        var windows = AverageWindows(
+            inHeight: spatial == 2 ? plan.inputSize[0] : 1, inWidth: plan.inputSize[spatial - 1],
+            outHeight: spatial == 2 ? plan.outputSize[0] : 1, outWidth: plan.outputSize[spatial - 1],
+            rowStart: rows.start, rowEnd: rows.end, rowScale: rows.scale,
+            columnStart: columns.start, columnEnd: columns.end, columnScale: columns.scale)
+        if let divisorOverride { windows.rowScale = windows.rowScale.map { _ in 1 / Double(divisorOverride) } }
+        let planes = plan.leading.reduce(1, *)
+        let result = windowAverage(input.reshaped([planes, windows.inHeight, windows.inWidth]), windows, transpose: false)
+        return result.reshaped(plan.leading + Array(plan.outputSize.suffix(spatial)))
+    }
+
+    /// Adaptive average pooling of the last two dimensions to `outputSize`.
+    static func adaptiveAveragePool2d(_ input: Tensor, outputSize: [Int?], op: String) -> Tensor {
+        emberPrecondition(input.rank == 3 || input.rank == 4,
+                          "\(op): Expected 3D or 4D tensor, but got \(input.shape)")
+        emberPrecondition(input.dtype.isFloatingPoint, "\(op): \"\(op)\" not implemented for '\(input.dtype)'")
+        emberPrecondition(outputSize.count == 1 || outputSize.count == 2, "\(op): output_size must be 2")
+        let (height, width) = (input.shape[input.rank - 2], input.shape[input.rank - 1])
+        emberPrecondition(height > 0 && width > 0,
+                          "\(op): Expected input to have non-zero size for non-batch dimensions, but input has sizes \(input.shape)")
+        let sizes = outputSize.count == 1 ? [outputSize[0], outputSize[0]] : outputSize
+        let outHeight = sizes[0] ?? height, outWidth = sizes[1] ?? width
+        emberPrecondition(outHeight >= 0 && outWidth >= 0, "\(op): elements of output_size must be greater than or equal to 0 but received [\(outHeight), \(outWidth)]")
+        let rows = AverageWindows.adaptive(input: height, output: outHeight)
+        let columns = AverageWindows.adaptive(input: width, output: outWidth)
+        let windows = AverageWindows(inHeight: height, inWidth: width, outHeight: outHeight, outWidth: outWidth,
+                                     rowStart: rows.start, rowEnd: rows.end, rowScale: rows.scale,
+                                     columnStart: columns.start, columnEnd: columns.end, columnScale: columns.scale)
+        let leading = Array(input.shape.dropLast(2))
+        let planes = leading.reduce(1, *)
+        return windowAverage(input.reshaped([planes, height, width]), windows, transpose: false)
+            .reshaped(leading + [outHeight, outWidth])
+    }
+
+    /// The linear primitive of average pooling: [P, inH, inW] -> [P, outH, outW], or the
+    /// adjoint [P, outH, outW] -> [P, inH, inW] when `transpose` is true.
+    static func windowAverage(_ input: Tensor, _ windows: AverageWindows, transpose: Bool) -> Tensor {
+        let planes = input.shape[0]
+        let shape = transpose ? [planes, windows.inHeight, windows.inWidth] : [planes, windows.outHeight, windows.outWidth]
+        let compute: DType = input.dtype == .float64 ? .float64 : .float32
+        let result = withoutGrad { () -> Tensor in
+            let source = input.to(compute).contiguous()
+            let output = Tensor(uninitializedShape: shape, dtype: compute)
+            if output.count == 0 { return output.to(input.dtype) }
+            if transpose { output.baseAddress.initializeMemory(as: UInt8.self, repeating: 0, count: output.count * compute.byteSize) }
+            let work = Swift.max(1, source.count / Swift.max(planes, 1) + output.count / Swift.max(planes, 1))
+            let w = windows
+            ParallelLoop.run(count: planes, grain: Swift.max(1, 32_768 / work)) { range in
+                let (begin, end) = (Int64(range.lowerBound), Int64(range.upperBound))
+                let flag: Int32 = transpose ? 1 : 0
+                let (h, wd, oh, ow) = (Int64(w.inHeight), Int64(w.inWidth), Int64(w.outHeight), Int64(w.outWidth))
+                if compute == .float64 {
+                    ember_window_average_f64(source.baseAddress.assumingMemoryBound(to: Double.self), h, wd, oh, ow,
+                                             w.rowStart, w.rowEnd, w.rowScale, w.columnStart, w.columnEnd, w.columnScale,
+                                             begin, end, flag, output.baseAddress.assumingMemoryBound(to: Double.self))
+                } else {
+                    ember_window_average_f32(source.baseAddress.assumingMemoryBound(to: Float.self), h, wd, oh, ow,
+                                             w.rowStart, w.rowEnd, w.rowScale, w.columnStart, w.columnEnd, w.columnScale,
+                                             begin, end, flag, output.baseAddress.assumingMemoryBound(to: Float.self))
+                }
+            }
+            return compute == input.dtype ? output : output.to(input.dtype)
+        }
+        if GraphRecorder.shouldRecord(input) {
+            GraphRecorder.record(transpose ? "avg_pool2d_backward" : "avg_pool2d", inputs: [input], outputs: [result]) { context in
+                [windowAverage(context.gradOutput, windows, transpose: !transpose)]
+            }
+        }
+        return result
+    }
+}
