@@ -45,7 +45,7 @@ func mutate(_ input: [UInt8], _ random: inout Random, corpus: [[UInt8]]) -> [UIn
             let width = [2, 4, 8][random.below(3)]
             let at = random.below(data.count - width + 1)
             var value = interesting[random.below(interesting.count)]
-            if random.below(2) == 0 { value = UInt64(data.count + random.below(64)) - 32 }
+            if random.below(2) == 0 { value = UInt64(data.count + random.below(64)) &- 32 }
             for k in 0..<width { data[at + k] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(k))) }
         case 5 where data.count > 4: // duplicate a chunk
             let start = random.below(data.count), length = min(1 + random.below(64), data.count - start)

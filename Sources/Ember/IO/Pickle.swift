@@ -100,10 +100,16 @@ struct PickledStorage {
 /// a list through one reference must be visible through the memo.
 final class PickleListBox { var items: [PickleObject] = [] }
 final class PickleDictBox { var entries: [(PickleObject, PickleObject)] = [] }
+/// Tuples are boxed too, so that taking a graph apart visits each container once even when a
+/// crafted pickle shares one tuple exponentially many times (DUP, TUPLE2, DUP, TUPLE2…).
+final class PickleTupleBox {
+    var items: [PickleObject]
+    init(_ items: [PickleObject]) { self.items = items }
+}
 
 indirect enum PickleObject {
     case none, bool(Bool), int(Int), float(Double), string(String), bytes([UInt8])
-    case tuple([PickleObject])
+    case tuple(PickleTupleBox)
     case list(PickleListBox)
     case dict(PickleDictBox)
     case global(String)
@@ -125,7 +131,7 @@ struct PickleMachine {
     static let maximumDepth = 256
     /// Most values produced when converting the result (shared references are expanded, so
     /// a crafted DAG of shared lists could otherwise grow exponentially).
-    static let maximumValues = 10_000_000
+    static let maximumValues = 2_000_000
 
     static let storageTypes: [String: DType] = [
         "torch.FloatStorage": .float32, "torch.DoubleStorage": .float64, "torch.HalfStorage": .float16,
@@ -194,6 +200,35 @@ struct PickleMachine {
         return .global(qualified)
     }
 
+    /// Runs the pickle and converts its result, then takes the object graph apart iteratively:
+    /// a hostile pickle can nest 100k containers (or build cycles), and releasing that with
+    /// ordinary recursive deinits would overflow the stack (or leak the cycle).
+    static func evaluate(_ bytes: UnsafeRawBufferPointer,
+                         persistentLoad: @escaping (PickleObject) throws -> PickleObject) throws -> PickleValue {
+        var machine = PickleMachine(bytes, persistentLoad: persistentLoad)
+        var result: PickleObject?
+        defer { machine.dismantle(also: result) }
+        result = try machine.run()
+        return try convert(result!)
+    }
+
+    mutating func dismantle(also extra: PickleObject?) {
+        var work = stack + Array(memo.values)
+        if let extra { work.append(extra) }
+        stack = []
+        memo = [:]
+        while let object = work.popLast() {
+            switch object {
+            case let .tuple(tuple): work += tuple.items; tuple.items = []
+            case let .list(list): work += list.items; list.items = []
+            case let .dict(dict):
+                for (key, value) in dict.entries { work.append(key); work.append(value) }
+                dict.entries = []
+            default: break
+            }
+        }
+    }
+
     /// Runs the pickle to its STOP opcode and returns the value it built.
     mutating func run() throws -> PickleObject {
         while true {
@@ -240,11 +275,11 @@ struct PickleMachine {
                 push(.bytes(try reader.readBytes(Int(length), "bytes")))
             case 0x7D: push(.dict(PickleDictBox()))             // EMPTY_DICT
             case 0x5D: push(.list(PickleListBox()))             // EMPTY_LIST
-            case 0x29: push(.tuple([]))                         // EMPTY_TUPLE
-            case 0x74: push(.tuple(try popMark()))              // TUPLE
-            case 0x85: push(.tuple([try pop()]))                // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); push(.tuple([a, b]))
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); push(.tuple([a, b, c]))
+            case 0x29: push(.tuple(PickleTupleBox([])))                         // EMPTY_TUPLE
+            case 0x74: push(.tuple(PickleTupleBox(try popMark())))              // TUPLE
+            case 0x85: push(.tuple(PickleTupleBox([try pop()])))                // TUPLE1
+            case 0x86: let b = try pop(), a = try pop(); push(.tuple(PickleTupleBox([a, b])))
+            case 0x87: let c = try pop(), b = try pop(), a = try pop(); push(.tuple(PickleTupleBox([a, b, c])))
             case 0x6C: let list = PickleListBox(); list.items = try popMark(); push(.list(list)) // LIST
             case 0x64: // DICT
                 let items = try popMark()
@@ -290,8 +325,8 @@ struct PickleMachine {
             case 0x52, 0x81: // REDUCE, NEWOBJ: callable(*args), only for allow-listed callables
                 let arguments = try pop(), callable = try pop()
                 guard case let .global(name) = callable else { throw fail("REDUCE on something that is not an allowed global") }
-                guard case let .tuple(args) = arguments else { throw fail("REDUCE arguments are not a tuple") }
-                push(try call(name, args))
+                guard case let .tuple(argumentBox) = arguments else { throw fail("REDUCE arguments are not a tuple") }
+                push(try call(name, argumentBox.items))
             case 0x62: // BUILD: state for the object below; only dicts (OrderedDict._metadata) and tensors take it
                 _ = try pop()
                 switch try top() {
@@ -321,24 +356,24 @@ struct PickleMachine {
             if let first = args.first {
                 guard case let .list(pairs) = first else { throw fail("OrderedDict expects a list of pairs") }
                 for pair in pairs.items {
-                    guard case let .tuple(items) = pair, items.count == 2 else { throw fail("OrderedDict expects pairs") }
-                    dict.entries.append((items[0], items[1]))
+                    guard case let .tuple(tuple) = pair, tuple.items.count == 2 else { throw fail("OrderedDict expects pairs") }
+                    dict.entries.append((tuple.items[0], tuple.items[1]))
                 }
             }
             return .dict(dict)
         case "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor":
             guard args.count >= 4, case let .storage(storage) = args[0], case let .int(offset) = args[1],
-                  case let .tuple(sizeItems) = args[2], case let .tuple(strideItems) = args[3] else {
+                  case let .tuple(sizeBox) = args[2], case let .tuple(strideBox) = args[3] else {
                 throw fail("\(name): expected (storage, offset, size, stride, …)")
             }
-            let size = try integers(sizeItems, "size"), stride = try integers(strideItems, "stride")
+            let size = try integers(sizeBox.items, "size"), stride = try integers(strideBox.items, "stride")
             return .tensor(try rebuildTensor(storage, offset: offset, size: size, stride: stride))
         case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
             guard let first = args.first, case .tensor = first else { throw fail("\(name): expected a tensor") }
             return first
         case "torch.Size":
-            guard args.count == 1, case let .tuple(items) = args[0] else { throw fail("torch.Size expects a tuple") }
-            return .tuple(items)
+            guard args.count == 1, case .tuple = args[0] else { throw fail("torch.Size expects a tuple") }
+            return args[0]
         case "_codecs.encode":
             guard let first = args.first, case let .string(text) = first else { throw fail("_codecs.encode expects a string") }
             // Protocol 2 pickles bytes as encode(latin-1 text, 'latin1'): one byte per scalar.
@@ -394,7 +429,7 @@ struct PickleMachine {
             throw SerializationError.malformed(format: format, message: "containers nested deeper than \(maximumDepth) (or a reference cycle)")
         }
         budget -= 1
-        guard budget >= 0 else { throw SerializationError.malformed(format: format, message: "more than \(maximumValues) values") }
+        guard budget >= 0 else { throw SerializationError.malformed(format: format, message: "more than \(maximumValues) values (shared references are expanded)") }
         switch object {
         case .none: return .none
         case let .bool(value): return .bool(value)
@@ -405,7 +440,7 @@ struct PickleMachine {
         case let .tensor(value): return .tensor(value)
         case let .global(name): return .global(name)
         case .storage: throw SerializationError.malformed(format: format, message: "a bare storage outside a tensor")
-        case let .tuple(items): return .tuple(try items.map { try convert($0, depth: depth + 1, budget: &budget) })
+        case let .tuple(tuple): return .tuple(try tuple.items.map { try convert($0, depth: depth + 1, budget: &budget) })
         case let .list(list): return .list(try list.items.map { try convert($0, depth: depth + 1, budget: &budget) })
         case let .dict(dict):
             return .dict(try dict.entries.map { (try convert($0.0, depth: depth + 1, budget: &budget),

@@ -52,19 +52,17 @@ public enum TorchCheckpoint {
         let (pickleFile, pickleOffset, pickleCount) = try archive.contents(of: pickleEntry)
         let cache = StorageCache()
         let pickleBytes = UnsafeRawBufferPointer(rebasing: pickleFile.bytes[pickleOffset..<(pickleOffset + pickleCount)])
-        var machine = PickleMachine(pickleBytes) { pid in
+        return try PickleMachine.evaluate(pickleBytes) { pid in
             try resolveStorage(pid, archive: archive, prefix: prefix, bigEndian: bigEndian, cache: cache)
         }
-        let root = try machine.run()
-        return try PickleMachine.convert(root)
     }
 
     /// Resolves `('storage', StorageType, key, location, numel)` to the bytes of `data/<key>`.
     private static func resolveStorage(_ pid: PickleObject, archive: ZipArchive, prefix: String, bigEndian: Bool,
                                        cache: StorageCache) throws -> PickleObject {
-        guard case let .tuple(items) = pid, items.count == 5, case .string("storage") = items[0],
+        guard case let .tuple(tuple) = pid, case let items = tuple.items, items.count == 5, case .string("storage") = items[0],
               case let .global(typeName) = items[1], case let .string(key) = items[2], case let .int(numel) = items[4] else {
-            throw SerializationError.malformed(format: format, message: "unexpected persistent id \(pid)")
+            throw SerializationError.malformed(format: format, message: "unexpected persistent id (expected ('storage', type, key, location, numel))")
         }
         guard let dtype = PickleMachine.storageTypes[typeName] else {
             throw SerializationError.unsupportedDType(format: format, dtype: typeName)

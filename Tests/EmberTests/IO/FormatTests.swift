@@ -242,3 +242,21 @@ struct ZeroCopyTests {
         #expect(try SafeTensors.load(from: url).tensors["a"]!.sum().item() == 1000)
     }
 }
+
+@Suite("Checkpoints with optimizers")
+struct OptimizerCheckpointTests {
+    @Test func optimizerAndSchedulerStatesRoundTrip() throws {
+        let state = OptimizerState(state: [0: ["momentum_buffer": Tensor.ones([2, 2])], 1: ["step": Tensor(3.0 as Double)]],
+                                   paramGroups: [.init(options: ["lr": 0.1, "momentum": 0.9], params: [0, 1])])
+        let scheduler = SchedulerState(values: ["lastEpoch": [2]], children: [SchedulerState(values: ["lastLR": [0.05]])])
+        let url = temporaryFolder().appendingPathComponent("opt.safetensors")
+        try Checkpoint(model: Linear(2, 2).stateDict(), optimizer: state, scheduler: scheduler, epoch: 2).save(to: url)
+        let loaded = try Checkpoint.load(from: url)
+        let restored = try #require(loaded.optimizerState)
+        #expect(restored.paramGroups.count == 1 && restored.paramGroups[0].options == ["lr": 0.1, "momentum": 0.9])
+        #expect(restored.paramGroups[0].params == [0, 1])
+        #expect(restored.state[0]?["momentum_buffer"]?.scalars(as: Float.self) == [1, 1, 1, 1])
+        #expect(restored.state[1]?["step"]?.item() == 3)
+        #expect(loaded.schedulerState == scheduler)
+    }
+}
