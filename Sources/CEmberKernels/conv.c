@@ -11,13 +11,17 @@
 #define CONCAT(a, b) CONCAT_(a, b)
 
 #define SCALAR float
+#define SCALAR_BITS int32_t
 #define SUFFIX f32
 #include "conv_impl.h"
 #undef SCALAR
+#undef SCALAR_BITS
 #undef SUFFIX
 
 #define SCALAR double
+#define SCALAR_BITS int64_t
 #define SUFFIX f64
 #include "conv_impl.h"
 #undef SCALAR
+#undef SCALAR_BITS
 #undef SUFFIX

@@ -92,29 +92,41 @@ void CONCAT(ember_col2im_, SUFFIX)(const SCALAR *columns, int64_t column_stride,
 }
 
 // One kernel tap across a run of outputs: best[j] and index[j] take in[j*stride] (flat index
-// base + j*stride) when it is greater or NaN. Written without branches: a branch on random data
-// mispredicts half the time (the first version spent 55% of max pooling on two jumps). The
-// AVX2 build vectorises it (4 outputs per step, limited by the 64-bit indices); the baseline
-// build runs it as scalar selects.
-#define EMBER_MAX_ROW_BODY                                                        \
-    for (int64_t j = 0; j < count; j++) {                                         \
-        const SCALAR v = in[j * stride];                                          \
-        const SCALAR b = best[j];                                                 \
-        const int64_t take = -(int64_t)((v > b) | (v != v));                      \
-        best[j] = take ? v : b;                                                   \
-        index[j] = ((base + j * stride) & take) | (index[j] & ~take);             \
+// base + j*stride) when it is greater or NaN. Written without branches (selects on the bits):
+// a branch on random data mispredicts half the time (the first version spent 55% of max
+// pooling on two jumps). Strides 1 and 2 get their own copies because the vectoriser only
+// handles a stride known at compile time (a run-time stride is versioned on stride == 1 and
+// falls back to scalar code otherwise); the AVX2 copies run 4 outputs per step (the 64-bit
+// indices limit the width), the baseline ones 2.
+#define EMBER_MAX_ROW_BODY(STRIDE)                                                      \
+    for (int64_t j = 0; j < count; j++) {                                               \
+        const SCALAR v = in[j * (STRIDE)];                                              \
+        const SCALAR b = best[j];                                                       \
+        const int64_t take = -(int64_t)((v > b) | (v != v));                            \
+        SCALAR_BITS value_bits, best_bits;                                              \
+        memcpy(&value_bits, &v, sizeof(SCALAR));                                        \
+        memcpy(&best_bits, &b, sizeof(SCALAR));                                         \
+        best_bits = (value_bits & (SCALAR_BITS)take) | (best_bits & ~(SCALAR_BITS)take); \
+        memcpy(&best[j], &best_bits, sizeof(SCALAR));                                   \
+        index[j] = ((base + j * (STRIDE)) & take) | (index[j] & ~take);                 \
     }
 
-static void CONCAT(max_row_generic_, SUFFIX)(const SCALAR *restrict in, int64_t stride, int64_t count, int64_t base,
-                                             SCALAR *restrict best, int64_t *restrict index) {
-    EMBER_MAX_ROW_BODY
-}
+#define EMBER_MAX_ROW_VARIANT(NAME, ATTRIBUTE)                                                          \
+    ATTRIBUTE static void CONCAT(NAME, SUFFIX)(const SCALAR *restrict in, int64_t stride, int64_t count,  \
+                                               int64_t base, SCALAR *restrict best,                     \
+                                               int64_t *restrict index) {                               \
+        if (stride == 1) {                                                                              \
+            EMBER_MAX_ROW_BODY(1)                                                                       \
+        } else if (stride == 2) {                                                                       \
+            EMBER_MAX_ROW_BODY(2)                                                                       \
+        } else {                                                                                        \
+            EMBER_MAX_ROW_BODY(stride)                                                                  \
+        }                                                                                               \
+    }
 
-__attribute__((target("avx2,fma")))
-static void CONCAT(max_row_avx2_, SUFFIX)(const SCALAR *restrict in, int64_t stride, int64_t count, int64_t base,
-                                          SCALAR *restrict best, int64_t *restrict index) {
-    EMBER_MAX_ROW_BODY
-}
+EMBER_MAX_ROW_VARIANT(max_row_generic_, )
+EMBER_MAX_ROW_VARIANT(max_row_avx2_, __attribute__((target("avx2,fma"))))
+#undef EMBER_MAX_ROW_VARIANT
 #undef EMBER_MAX_ROW_BODY
 
 // Max pooling, one output row at a time and one kernel tap at a time across that row: each
