@@ -18,7 +18,8 @@ static inline void CONCAT(valid_range, SUFFIX)(int64_t offset, int64_t stride, i
 
 // One row of im2col for one image: kernel tap (ky, kx) of one channel plane, for every output
 // position. With unit column stride the valid part of each output row is one contiguous input
-// segment (memcpy) and the edges are padding (memset); no test per element either way.
+// segment (memcpy when long, an inline vectorised loop when short) and the edges are padding;
+// no test per element either way.
 static inline void CONCAT(im2col_row, SUFFIX)(const SCALAR *image, const ember_window_geometry *g,
                                               int64_t ky, int64_t kx, SCALAR *row) {
     const int64_t oh = g->out_height, ow = g->out_width;
@@ -29,14 +30,19 @@ static inline void CONCAT(im2col_row, SUFFIX)(const SCALAR *image, const ember_w
         SCALAR *out = row + oy * ow;
         const int64_t iy = oy * g->stride_h - g->pad_h + ky * g->dilation_h;
         if (iy < 0 || iy >= g->height) {
-            memset(out, 0, (size_t)ow * sizeof(SCALAR));
+            for (int64_t ox = 0; ox < ow; ox++) out[ox] = 0;
             continue;
         }
         const SCALAR *in = image + iy * g->width + shift;
-        if (g->stride_w == 1) {
+        if (g->stride_w == 1 && x1 - x0 >= 256) {
             if (x0 > 0) memset(out, 0, (size_t)x0 * sizeof(SCALAR));
-            if (x1 > x0) memcpy(out + x0, in + x0, (size_t)(x1 - x0) * sizeof(SCALAR));
+            memcpy(out + x0, in + x0, (size_t)(x1 - x0) * sizeof(SCALAR));
             if (ow > x1) memset(out + x1, 0, (size_t)(ow - x1) * sizeof(SCALAR));
+        } else if (g->stride_w == 1) {
+            // Short segments (LeNet's rows are 28 wide): a call to memcpy costs more than the copy.
+            for (int64_t ox = 0; ox < x0; ox++) out[ox] = 0;
+            for (int64_t ox = x0; ox < x1; ox++) out[ox] = in[ox];
+            for (int64_t ox = x1; ox < ow; ox++) out[ox] = 0;
         } else {
             const int64_t s = g->stride_w;
             for (int64_t ox = 0; ox < x0; ox++) out[ox] = 0;
