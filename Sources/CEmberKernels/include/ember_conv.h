@@ -18,21 +18,24 @@ typedef struct {
     int64_t dilation_h, dilation_w;
 } ember_window_geometry;
 
-// im2col: writes rows [row_begin, row_end) of `columns` ([channels*kh*kw, out_h*out_w]) for one
-// image `input` ([channels, height, width]); row c*kh*kw + ky*kw + kx holds the input under
-// kernel tap (ky, kx) of channel c for every output position. Rows are independent, so threads
-// split them.
-void ember_im2col_f32(const float *input, const ember_window_geometry *g,
-                      int64_t row_begin, int64_t row_end, float *columns);
-void ember_im2col_f64(const double *input, const ember_window_geometry *g,
-                      int64_t row_begin, int64_t row_end, double *columns);
+// im2col: writes rows [row_begin, row_end) of `columns` ([channels*kh*kw, images*out_h*out_w],
+// row r at columns + r*column_stride) for `images` images of [channels, height, width], image i
+// at input + i*image_stride; row c*kh*kw + ky*kw + kx holds the input under kernel tap (ky, kx)
+// of channel c for every output position of every image (image i's block starts at column
+// i*out_h*out_w). Rows are independent, so threads split them.
+void ember_im2col_f32(const float *input, int64_t images, int64_t image_stride,
+                      const ember_window_geometry *g, int64_t row_begin, int64_t row_end,
+                      float *columns, int64_t column_stride);
+void ember_im2col_f64(const double *input, int64_t images, int64_t image_stride,
+                      const ember_window_geometry *g, int64_t row_begin, int64_t row_end,
+                      double *columns, int64_t column_stride);
 
-// col2im: the adjoint of im2col; adds the rows of `columns` for channels
-// [channel_begin, channel_end) into `input` (which the caller zeroes first).
-void ember_col2im_f32(const float *columns, const ember_window_geometry *g,
-                      int64_t channel_begin, int64_t channel_end, float *input);
-void ember_col2im_f64(const double *columns, const ember_window_geometry *g,
-                      int64_t channel_begin, int64_t channel_end, double *input);
+// col2im: the adjoint of im2col (same layouts); adds the rows of `columns` for channels
+// [channel_begin, channel_end) of every image into `input` (which the caller zeroes first).
+void ember_col2im_f32(const float *columns, int64_t column_stride, int64_t images, int64_t image_stride,
+                      const ember_window_geometry *g, int64_t channel_begin, int64_t channel_end, float *input);
+void ember_col2im_f64(const double *columns, int64_t column_stride, int64_t images, int64_t image_stride,
+                      const ember_window_geometry *g, int64_t channel_begin, int64_t channel_end, double *input);
 
 // Max pooling over planes [plane_begin, plane_end): output values and flat indices
 // (y*width + x within the plane, as PyTorch). NaN wins, as in PyTorch.
@@ -40,6 +43,13 @@ void ember_max_pool2d_f32(const float *input, const ember_window_geometry *g,
                           int64_t plane_begin, int64_t plane_end, float *output, int64_t *indices);
 void ember_max_pool2d_f64(const double *input, const ember_window_geometry *g,
                           int64_t plane_begin, int64_t plane_end, double *output, int64_t *indices);
+
+// Max pooling's backward over planes [plane_begin, plane_end): zeroes each input-sized plane
+// of `grad_input` and adds grad_output[p, j] at indices[p, j] (flat within the plane).
+void ember_max_pool2d_backward_f32(const float *grad_output, const int64_t *indices, int64_t in_plane,
+                                   int64_t out_plane, int64_t plane_begin, int64_t plane_end, float *grad_input);
+void ember_max_pool2d_backward_f64(const double *grad_output, const int64_t *indices, int64_t in_plane,
+                                   int64_t out_plane, int64_t plane_begin, int64_t plane_end, double *grad_input);
 
 // Separable window averages over planes [plane_begin, plane_end): output (oy, ox) is the sum of
 // input rows [row_start[oy], row_end[oy]) x columns [col_start[ox], col_end[ox]) times

@@ -8,8 +8,9 @@ import EmberKernels
 /// Every form views its input as planes [P, H, W] (P = batch · channels; 1-D pooling is 2-D
 /// with H = 1) and the C kernels (`conv_impl.h`) run over ranges of planes, split across threads.
 ///
-/// - Max pooling records a node whose backward scatters the gradient to the saved indices
-///   (`scatterAdd`, itself differentiable: its backward gathers), so double backward works.
+/// - Max pooling records a node whose backward adds the gradient at the saved indices
+///   (`maxPoolBackward`, a C kernel, itself differentiable: its backward gathers), so double
+///   backward works.
 /// - Average and adaptive-average pooling are one linear primitive, `windowAverage`: a
 ///   separable sum over rectangular windows with per-row and per-column scales (PyTorch's
 ///   divisor is a product of one factor per dimension, with or without padding counted).
@@ -147,14 +148,46 @@ extension Tensor {
         if GraphRecorder.shouldRecord(input) {
             let inputShape = input.shape
             GraphRecorder.record(op, inputs: [input], outputs: [values]) { context in
-                let g = context.gradOutput
                 let flatIndex = indices.reshaped([planes, outHeight * outWidth])
-                return [Tensor.zeros([planes, height * width], dtype: g.dtype)
-                    .scatterAdd(dim: 1, index: flatIndex, source: g.reshaped([planes, outHeight * outWidth]))
-                    .reshaped(inputShape)]
+                return [maxPoolBackward(context.gradOutput.reshaped([planes, outHeight * outWidth]), indices: flatIndex,
+                                        inPlane: height * width).reshaped(inputShape)]
             }
         }
         return (values, indices)
+    }
+
+    /// Max pooling's backward, a primitive: gradients [P, outPlane] added at their flat
+    /// `indices` [P, outPlane] into zeroed planes [P, inPlane] (the C kernel, rather than the
+    /// generic `scatterAdd`, which pays a strided index walk per element). It is linear in the
+    /// gradient, so its own backward is the gather at the same indices, and gather's backward is
+    /// a scatter-add again: gradients of every order.
+    static func maxPoolBackward(_ gradOutput: Tensor, indices: Tensor, inPlane: Int) -> Tensor {
+        let planes = gradOutput.shape[0], outPlane = gradOutput.shape[1]
+        let compute: DType = gradOutput.dtype == .float64 ? .float64 : .float32
+        let result = withoutGrad { () -> Tensor in
+            let source = gradOutput.to(compute).contiguous()
+            let index = indices.contiguous()
+            let output = Tensor(uninitializedShape: [planes, inPlane], dtype: compute)
+            if output.count == 0 { return output.to(gradOutput.dtype) }
+            let at = index.baseAddress.assumingMemoryBound(to: Int64.self)
+            ParallelLoop.run(count: planes, grain: Swift.max(1, 32_768 / Swift.max(inPlane + outPlane, 1))) { range in
+                let (begin, end) = (Int64(range.lowerBound), Int64(range.upperBound))
+                if compute == .float64 {
+                    ember_max_pool2d_backward_f64(source.baseAddress.assumingMemoryBound(to: Double.self), at, Int64(inPlane),
+                                                  Int64(outPlane), begin, end, output.baseAddress.assumingMemoryBound(to: Double.self))
+                } else {
+                    ember_max_pool2d_backward_f32(source.baseAddress.assumingMemoryBound(to: Float.self), at, Int64(inPlane),
+                                                  Int64(outPlane), begin, end, output.baseAddress.assumingMemoryBound(to: Float.self))
+                }
+            }
+            return compute == gradOutput.dtype ? output : output.to(gradOutput.dtype)
+        }
+        if GraphRecorder.shouldRecord(gradOutput) {
+            GraphRecorder.record("max_pool2d_backward", inputs: [gradOutput], outputs: [result]) { context in
+                [context.gradOutput.gather(dim: 1, index: indices)]
+            }
+        }
+        return result
     }
 
     /// Average pooling (`adaptive` false) or adaptive average pooling to `outputSize` over the
