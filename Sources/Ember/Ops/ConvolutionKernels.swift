@@ -108,8 +108,10 @@ enum ConvolutionKernel {
     /// im2col rows (or col2im channels) per thread below which the loop runs inline.
     static func grain(rowLength: Int) -> Int { max(1, 32_768 / max(rowLength, 1)) }
 
-    /// Bytes the column matrix of one chunk of images may take.
-    static let columnBudget = 8 << 20
+    /// Bytes the column matrix of one chunk of images may take. A task-local value so tests can
+    /// shrink it (`ConvolutionKernel.$columnBudget.withValue(…)`) to run the several-chunk path
+    /// with small tensors without affecting convolutions running concurrently elsewhere.
+    @TaskLocal static var columnBudget = 8 << 20
 
     /// Images per chunk: as many as fit in `columnBudget`, at least one; one for pointwise
     /// kernels, whose column matrix is the image itself.
