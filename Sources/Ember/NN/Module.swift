@@ -280,6 +280,13 @@ enum FieldSchema {
     private nonisolated(unsafe) static var cache: [ObjectIdentifier: [[Role]]] = [:]
     private static let lock = NSLock()
 
+    /// Whether the schema of `type` has been built (for tests of the cache).
+    static func isCached(_ type: Module.Type) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return cache[ObjectIdentifier(type)] != nil
+    }
+
     static func lookup(_ type: Module.Type, levels: [Mirror]) -> [[Role]] {
         let key = ObjectIdentifier(type)
         lock.lock()

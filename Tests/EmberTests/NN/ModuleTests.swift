@@ -210,12 +210,13 @@ import Testing
         #expect(layer.bias!.requiresGrad)
     }
 
-    @Test func discoveryIsCheap() {
+    /// Discovery reflects each class's fields once and reuses that schema (timing it would make
+    /// CI depend on the machine's load, so the cache itself is checked).
+    @Test func discoveryIsCachedPerClass() {
         let model = Sequential((0..<50).map { _ in Linear(2, 2) as any Layer })
-        let start = Date()
-        for _ in 0..<20 { _ = model.parameters() }
-        let perCall = Date().timeIntervalSince(start) / 20
-        #expect(perCall < 0.05, "parameters() of 51 modules took \(perCall) s")
+        #expect(model.parameters().count == 100)
+        #expect(FieldSchema.isCached(Linear.self))
+        #expect(model.parameters().count == 100)
     }
 
     @Test func childSetAfterFirstDiscoveryIsFound() {
