@@ -11,7 +11,7 @@ import CEmberKernels
 /// threads; the C layer (`ember_gemm.h`) packs blocks of A and B into contiguous panels and runs
 /// a register-blocked micro-kernel (6x16 floats / 6x8 doubles with AVX2+FMA, 12x32 / 12x16 with
 /// AVX-512, a portable C one elsewhere) over them. Small products (up to 64³ multiply-adds, or
-/// up to 32 rows and 512 deep) whose B has contiguous columns skip packing and run register
+/// up to 32 rows with a B of up to 64K elements) whose B has contiguous columns skip packing and run register
 /// tiles directly on A and B (`ember_gemm_small_*`); other tiny ones run a direct loop, so a
 /// 1x1x1 product costs about as much as a function call.
 ///
@@ -93,17 +93,19 @@ public enum GEMM {
     /// small kernel (`ember_gemm_small_*`): packing B and A costs more than it saves.
     static let smallLimit = 64 * 64 * 64
 
-    /// Short products (at most this many rows of C, at most `smallDepthLimit` deep) with a unit
-    /// column stride in B also run unpacked, whatever their width: each k x 16 strip of B is
-    /// read once and stays in L1 while the few row tiles of A pass over it (an LSTM step,
-    /// [16, 512] · [512, 128]).
+    /// Short products (at most this many rows of C, B of at most `smallBLimit` elements) with a
+    /// unit column stride in B also run unpacked: each k x 16 strip of B is read once and stays
+    /// in L1 while the few row tiles of A pass over it (an LSTM step's backward product,
+    /// [16, 512] · [512, 128]). Measured on the AVX2 machine (float, single thread): 16x512x128
+    /// 65 GFLOP/s unpacked vs 51 packed, 64³ 82 vs 65, 48³ 88 vs 74; but 32x1024x128 44 vs 50,
+    /// 32x4096x512 25 vs 41, 128³ 54 vs 68 (A transposed), so larger B and larger products pack.
     static let smallRowLimit = 32
-    static let smallDepthLimit = 512
+    static let smallBLimit = 64 * 1024
 
     /// Whether the unpacked small kernel runs the product (B's columns contiguous, and the
     /// product small or short; k >= 1 and alpha != 0, which the caller has routed already).
     static func isSmallShaped<Scalar>(_ p: GEMMProblem<Scalar>, work: Int) -> Bool {
-        p.bColumnStride == 1 && (work <= smallLimit || (p.m <= smallRowLimit && p.k <= smallDepthLimit))
+        p.bColumnStride == 1 && (work <= smallLimit || (p.m <= smallRowLimit && p.k * p.n <= smallBLimit))
     }
 
     /// Matrix-vector products (one or two rows or columns of C) whose strides let the direct loop
