@@ -71,6 +71,96 @@ DEFINE_AVX2_MICRO(float, f32, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm
 DEFINE_AVX2_MICRO(double, f64, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd,
                   _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_set1_pd)
 
+// The unpacked small-product tile (see gemm_impl.h): up to 6 rows of C by two vectors, B's rows
+// loaded straight from memory (masked loads and stores for a partial last strip), A's elements
+// broadcast through their strides. `R`, `NV` (vectors per row) and `MASKED` are constants after
+// inlining into the switch below, so each case keeps its accumulators in registers.
+#define GEMM_SMALL_MR_F32 6
+#define GEMM_SMALL_NR_F32 16
+#define GEMM_SMALL_MR_F64 6
+#define GEMM_SMALL_NR_F64 8
+
+#define DEFINE_AVX2_SMALL(T, SUFFIX, VEC, W, ZERO, LOAD, STORE, MLOAD, MSTORE, BROADCAST, FMADD, MUL, \
+                          SET1, MASK_FOR)                                                            \
+    static inline __attribute__((always_inline)) void small_body_##SUFFIX(                          \
+        const int R, const int NV, const int MASKED, int64_t k, const T *a, int64_t ars,             \
+        int64_t acs, const T *b, int64_t brs, T *c, int64_t ldc, T alpha, T beta, __m256i m0,      \
+        __m256i m1) {                                                                                \
+        VEC acc0[6], acc1[6];                                                                        \
+        for (int r = 0; r < R; r++) { acc0[r] = ZERO(); acc1[r] = ZERO(); }                          \
+        for (int64_t p = 0; p < k; p++) {                                                            \
+            const T *bp = b + p * brs;                                                               \
+            const VEC b0 = MASKED && NV == 1 ? MLOAD(bp, m0) : LOAD(bp);                             \
+            const VEC b1 = NV == 2 ? (MASKED ? MLOAD(bp + W, m1) : LOAD(bp + W)) : ZERO();           \
+            const T *ap = a + p * acs;                                                               \
+            for (int r = 0; r < R; r++) {                                                            \
+                const VEC ai = BROADCAST(ap + r * ars);                                              \
+                acc0[r] = FMADD(ai, b0, acc0[r]);                                                    \
+                if (NV == 2) acc1[r] = FMADD(ai, b1, acc1[r]);                                       \
+            }                                                                                        \
+        }                                                                                            \
+        const VEC va = SET1(alpha), vb = SET1(beta);                                                 \
+        for (int r = 0; r < R; r++) {                                                                \
+            T *cr = c + r * ldc;                                                                     \
+            VEC v0 = MUL(va, acc0[r]), v1 = MUL(va, acc1[r]);                                        \
+            if (beta != 0) {                                                                         \
+                v0 = FMADD(va, acc0[r], MUL(vb, MASKED && NV == 1 ? MLOAD(cr, m0) : LOAD(cr)));      \
+                if (NV == 2) v1 = FMADD(va, acc1[r], MUL(vb, MASKED ? MLOAD(cr + W, m1) : LOAD(cr + W))); \
+            }                                                                                        \
+            if (MASKED && NV == 1) MSTORE(cr, m0, v0); else STORE(cr, v0);                           \
+            if (NV == 2) { if (MASKED) MSTORE(cr + W, m1, v1); else STORE(cr + W, v1); }             \
+        }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    static inline __attribute__((always_inline)) void small_rows_##SUFFIX(                          \
+        const int NV, const int MASKED, int64_t rows, int64_t k, const T *a, int64_t ars,            \
+        int64_t acs, const T *b, int64_t brs, T *c, int64_t ldc, T alpha, T beta, __m256i m0,      \
+        __m256i m1) {                                                                                \
+        switch (rows) {                                                                              \
+        case 6: small_body_##SUFFIX(6, NV, MASKED, k, a, ars, acs, b, brs, c, ldc, alpha, beta, m0, m1); break; \
+        case 5: small_body_##SUFFIX(5, NV, MASKED, k, a, ars, acs, b, brs, c, ldc, alpha, beta, m0, m1); break; \
+        case 4: small_body_##SUFFIX(4, NV, MASKED, k, a, ars, acs, b, brs, c, ldc, alpha, beta, m0, m1); break; \
+        case 3: small_body_##SUFFIX(3, NV, MASKED, k, a, ars, acs, b, brs, c, ldc, alpha, beta, m0, m1); break; \
+        case 2: small_body_##SUFFIX(2, NV, MASKED, k, a, ars, acs, b, brs, c, ldc, alpha, beta, m0, m1); break; \
+        default: small_body_##SUFFIX(1, NV, MASKED, k, a, ars, acs, b, brs, c, ldc, alpha, beta, m0, m1); break; \
+        }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    static void gemm_small_tile_##SUFFIX(int64_t rows, int64_t cols, int64_t k, const T *a,         \
+                                         int64_t ars, int64_t acs, const T *b, int64_t brs, T *c,   \
+                                         int64_t ldc, T alpha, T beta) {                             \
+        if (cols == 2 * W) {                                                                         \
+            const __m256i none = _mm256_setzero_si256();                                             \
+            small_rows_##SUFFIX(2, 0, rows, k, a, ars, acs, b, brs, c, ldc, alpha, beta, none, none); \
+        } else if (cols == W) {                                                                      \
+            const __m256i none = _mm256_setzero_si256();                                             \
+            small_rows_##SUFFIX(1, 0, rows, k, a, ars, acs, b, brs, c, ldc, alpha, beta, none, none); \
+        } else if (cols > W) {                                                                       \
+            small_rows_##SUFFIX(2, 1, rows, k, a, ars, acs, b, brs, c, ldc, alpha, beta,            \
+                                MASK_FOR(W), MASK_FOR(cols - W));                                    \
+        } else {                                                                                     \
+            small_rows_##SUFFIX(1, 1, rows, k, a, ars, acs, b, brs, c, ldc, alpha, beta,            \
+                                MASK_FOR(cols), _mm256_setzero_si256());                             \
+        }                                                                                            \
+    }
+
+// Lane masks: lane l is on when l < count (count in 0...W).
+static inline __m256i small_mask_f32(int64_t count) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), lanes);
+}
+static inline __m256i small_mask_f64(int64_t count) {
+    const __m256i lanes = _mm256_setr_epi64x(0, 1, 2, 3);
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(count), lanes);
+}
+
+DEFINE_AVX2_SMALL(float, f32, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+                  _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_broadcast_ss, _mm256_fmadd_ps,
+                  _mm256_mul_ps, _mm256_set1_ps, small_mask_f32)
+DEFINE_AVX2_SMALL(double, f64, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd,
+                  _mm256_maskload_pd, _mm256_maskstore_pd, _mm256_broadcast_sd, _mm256_fmadd_pd,
+                  _mm256_mul_pd, _mm256_set1_pd, small_mask_f64)
+
 #include "gemm_impl.h"
 
 #pragma clang attribute pop

@@ -28,6 +28,43 @@
 DEFINE_PORTABLE_MICRO(float, f32, GEMM_MR_F32, GEMM_NR_F32)
 DEFINE_PORTABLE_MICRO(double, f64, GEMM_MR_F64, GEMM_NR_F64)
 
+// The unpacked small-product tile (see gemm_impl.h) in plain C: full tiles run with constant
+// bounds so that clang keeps the accumulators in vector registers; partial ones loop.
+#define GEMM_SMALL_MR_F32 4
+#define GEMM_SMALL_NR_F32 8
+#define GEMM_SMALL_MR_F64 4
+#define GEMM_SMALL_NR_F64 4
+
+#define DEFINE_PORTABLE_SMALL(T, SUFFIX, MR, NR)                                                     \
+    static void gemm_small_tile_##SUFFIX(int64_t rows, int64_t cols, int64_t k, const T *a,         \
+                                         int64_t ars, int64_t acs, const T *b, int64_t brs, T *c,   \
+                                         int64_t ldc, T alpha, T beta) {                             \
+        T acc[MR][NR] = {{0}};                                                                       \
+        if (rows == MR && cols == NR) {                                                              \
+            for (int64_t p = 0; p < k; p++) {                                                        \
+                const T *bp = b + p * brs;                                                           \
+                for (int i = 0; i < MR; i++) {                                                       \
+                    const T ai = a[i * ars + p * acs];                                               \
+                    for (int j = 0; j < NR; j++) acc[i][j] += ai * bp[j];                            \
+                }                                                                                    \
+            }                                                                                        \
+        } else {                                                                                     \
+            for (int64_t p = 0; p < k; p++) {                                                        \
+                const T *bp = b + p * brs;                                                           \
+                for (int64_t i = 0; i < rows; i++) {                                                 \
+                    const T ai = a[i * ars + p * acs];                                               \
+                    for (int64_t j = 0; j < cols; j++) acc[i][j] += ai * bp[j];                      \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+        for (int64_t i = 0; i < rows; i++)                                                           \
+            for (int64_t j = 0; j < cols; j++)                                                       \
+                c[i * ldc + j] = beta == 0 ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j]; \
+    }
+
+DEFINE_PORTABLE_SMALL(float, f32, GEMM_SMALL_MR_F32, GEMM_SMALL_NR_F32)
+DEFINE_PORTABLE_SMALL(double, f64, GEMM_SMALL_MR_F64, GEMM_SMALL_NR_F64)
+
 #include "gemm_impl.h"
 #include "gemm_variants.h"
 
@@ -75,6 +112,19 @@ ember_gemm_config ember_gemm_config_f64(int level) {
 #define GEMM_DISPATCH(config, name, args) name##_generic args;
 #endif
 
+// The small kernel has no AVX-512 variant: its tiles do not depend on the blocking, and the
+// AVX2 one runs on every AVX-512 machine.
+#if defined(__x86_64__)
+#define GEMM_DISPATCH_SMALL(config, name, args)                                                      \
+    switch ((config).variant) {                                                                      \
+    case 2:                                                                                          \
+    case 1: name##_avx2 args; return;                                                                \
+    default: name##_generic args; return;                                                            \
+    }
+#else
+#define GEMM_DISPATCH_SMALL(config, name, args) name##_generic args;
+#endif
+
 #define GEMM_DEFINE_ENTRY_POINTS(T, SUFFIX)                                                         \
     void ember_gemm_pack_a_##SUFFIX(ember_gemm_config config, int64_t mc, int64_t kc, const T *a,   \
                                     int64_t rs, int64_t cs, T *packed) {                            \
@@ -93,6 +143,12 @@ ember_gemm_config ember_gemm_config_f64(int level) {
                                     int64_t brs, int64_t bcs, T beta, T *c, int64_t crs) {          \
         GEMM_DISPATCH(config, ember_gemm_direct_##SUFFIX,                                           \
                       (m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, crs))                     \
+    }                                                                                               \
+    void ember_gemm_small_##SUFFIX(ember_gemm_config config, int64_t m, int64_t n, int64_t k,       \
+                                   T alpha, const T *a, int64_t ars, int64_t acs, const T *b,       \
+                                   int64_t brs, T beta, T *c, int64_t crs) {                        \
+        GEMM_DISPATCH_SMALL(config, ember_gemm_small_##SUFFIX,                                      \
+                            (m, n, k, alpha, a, ars, acs, b, brs, beta, c, crs))                    \
     }
 
 GEMM_DEFINE_ENTRY_POINTS(float, f32)

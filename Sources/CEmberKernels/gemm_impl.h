@@ -153,3 +153,29 @@
 
 GEMM_DEFINE(float, f32, GEMM_MR_F32, GEMM_NR_F32, gemm_micro_f32)
 GEMM_DEFINE(double, f64, GEMM_MR_F64, GEMM_NR_F64, gemm_micro_f64)
+
+// The unpacked kernel for small and short products whose B has unit column stride, for the
+// variants that define a tile function for it before including this header:
+//   gemm_small_tile_f32 / _f64(rows, cols, k, a, ars, acs, b, brs, c, ldc, alpha, beta)
+//                           C = alpha * A·B + beta * C on a rows x cols tile (rows <= SMALL_MR,
+//                           cols <= SMALL_NR), reading A through its strides and B's rows directly,
+//                           never reading C when beta == 0 nor B past `cols`.
+// Column strips of B (k x SMALL_NR) outside, row tiles inside: each strip is read from memory
+// once and then stays in L1 while the row tiles of A stream past it.
+#if defined(GEMM_SMALL_MR_F32)
+#define GEMM_DEFINE_SMALL(T, SUFFIX, MR, NR)                                                         \
+    void GEMM_NAME(ember_gemm_small_##SUFFIX)(int64_t m, int64_t n, int64_t k, T alpha, const T *a,  \
+                                              int64_t ars, int64_t acs, const T *b, int64_t brs,     \
+                                              T beta, T *c, int64_t crs) {                           \
+        for (int64_t j = 0; j < n; j += NR) {                                                        \
+            const int64_t cols = n - j < NR ? n - j : NR;                                            \
+            for (int64_t i = 0; i < m; i += MR) {                                                    \
+                const int64_t rows = m - i < MR ? m - i : MR;                                        \
+                gemm_small_tile_##SUFFIX(rows, cols, k, a + i * ars, ars, acs, b + j, brs,           \
+                                         c + i * crs + j, crs, alpha, beta);                         \
+            }                                                                                        \
+        }                                                                                            \
+    }
+GEMM_DEFINE_SMALL(float, f32, GEMM_SMALL_MR_F32, GEMM_SMALL_NR_F32)
+GEMM_DEFINE_SMALL(double, f64, GEMM_SMALL_MR_F64, GEMM_SMALL_NR_F64)
+#endif

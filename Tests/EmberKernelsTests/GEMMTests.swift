@@ -39,12 +39,15 @@ enum GEMMTestPath: CustomStringConvertible {
     case driver(level: Int32, threads: Int)
     /// The packed, blocked path at one level, even for sizes the driver would send to the direct loop.
     case blocked(level: Int32)
+    /// The unpacked small kernel at one level, whatever the size (B must have unit column stride).
+    case small(level: Int32)
 
     var description: String {
         switch self {
         case .publicAPI: return "public"
         case .driver(let level, let threads): return "driver(level \(level), \(threads) threads)"
         case .blocked(let level): return "blocked(level \(level))"
+        case .small(let level): return "small(level \(level))"
         }
     }
 }
@@ -97,6 +100,7 @@ func checkGEMM<Kernels: GEMMKernels>(
     case .publicAPI: callPublicGEMM(problem)
     case .driver(let level, let threads): GEMM.run(problem, kernels: kernels, level: level, threads: threads)
     case .blocked(let level): GEMM.multiplyBlocked(problem, config: Kernels.config(level: level), kernels: kernels)
+    case .small(let level): Kernels.small(Kernels.config(level: level), problem)
     }
 
     // The reference works on contiguous Double copies: generic element access is slow in debug builds.
@@ -159,6 +163,13 @@ func callPublicGEMM<T>(_ problem: GEMMProblem<T>) {
 let tileEdgeShapes: [(m: Int, n: Int, k: Int)] = [
     (1, 1, 1), (1, 17, 1), (1, 1, 33), (1, 40, 40), (40, 1, 40), (5, 7, 3), (4, 8, 5), (6, 16, 8),
     (7, 17, 9), (5, 15, 3), (12, 32, 4), (11, 31, 6), (13, 33, 20), (37, 53, 71),
+]
+
+/// Shapes of the unpacked small kernel (6x16 / 6x8 AVX2 tiles, 4x8 / 4x4 generic): single
+/// elements, partial row tiles and masked column strips, exact tiles, and an LSTM-step shape.
+let smallShapes: [(m: Int, n: Int, k: Int)] = [
+    (1, 1, 1), (5, 7, 3), (16, 16, 16), (17, 33, 9), (32, 32, 32), (16, 512, 128), (3, 4, 1),
+    (6, 16, 5), (7, 9, 40), (12, 20, 2), (11, 3, 17), (31, 24, 64),
 ]
 
 /// Every instruction-set level; those the CPU lacks fall back to the best it has.
@@ -281,6 +292,45 @@ struct GEMMTests {
         } else if bLayout == .transposed {
             checkGEMM(Float64GEMMKernels.self, m: 1800, n: 1, k: 500, b: bLayout, path: .driver(level: -1, threads: 2))
         }
+    }
+
+    @Test("the unpacked small kernel: edges, layouts of A, padded B, alpha and beta", arguments: smallShapes.indices)
+    func smallKernel(shapeIndex: Int) {
+        let (m, n, k) = smallShapes[shapeIndex]
+        for level in allLevels {
+            for aLayout in TestMatrixLayout.allCases {
+                for bLayout in [TestMatrixLayout.rowMajor, .paddedRows] {
+                    checkGEMM(Float32GEMMKernels.self, m: m, n: n, k: k, a: aLayout, b: bLayout, path: .small(level: level))
+                    checkGEMM(Float64GEMMKernels.self, m: m, n: n, k: k, a: aLayout, b: bLayout, path: .small(level: level))
+                }
+            }
+            for (alpha, beta) in [(1.5, -0.5), (-2.0, 1.0), (0.5, 0.0)] {
+                checkGEMM(Float32GEMMKernels.self, m: m, n: n, k: k, alpha: alpha, beta: beta, path: .small(level: level),
+                          nanC: beta == 0)
+                checkGEMM(Float64GEMMKernels.self, m: m, n: n, k: k, alpha: alpha, beta: beta, b: .paddedRows,
+                          path: .small(level: level), nanC: beta == 0)
+            }
+            // k = 0 in the kernel itself: C = beta * C, and 0 (not NaN) when beta is 0.
+            checkGEMM(Float32GEMMKernels.self, m: m, n: n, k: 0, beta: 0.5, path: .small(level: level))
+            checkGEMM(Float64GEMMKernels.self, m: m, n: n, k: 0, path: .small(level: level), nanC: true)
+        }
+    }
+
+    @Test("the driver on small shapes: all four transpositions, strides, alpha and beta", arguments: smallShapes.indices)
+    func smallShapesThroughDriver(shapeIndex: Int) {
+        let (m, n, k) = smallShapes[shapeIndex]
+        for level in allLevels {
+            for aLayout in TestMatrixLayout.allCases {
+                for bLayout in TestMatrixLayout.allCases {
+                    checkGEMM(Float32GEMMKernels.self, m: m, n: n, k: k, alpha: 1.5, beta: -0.5, a: aLayout, b: bLayout,
+                              path: .driver(level: level, threads: 1))
+                }
+                checkGEMM(Float64GEMMKernels.self, m: m, n: n, k: k, a: aLayout, path: .driver(level: level, threads: 1), nanC: true)
+            }
+            checkGEMM(Float32GEMMKernels.self, m: m, n: n, k: 0, beta: 2, path: .driver(level: level, threads: 1))
+        }
+        checkGEMM(Float32GEMMKernels.self, m: m, n: n, k: k, b: .transposed, nanC: true)
+        checkGEMM(Float64GEMMKernels.self, m: m, n: n, k: k, alpha: 0.25, beta: 1)
     }
 
     @Test("a larger product through the public API")

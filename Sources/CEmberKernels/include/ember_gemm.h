@@ -71,4 +71,18 @@ void ember_gemm_direct_f64(ember_gemm_config config, int64_t m, int64_t n, int64
                            const double *b, int64_t b_row_stride, int64_t b_column_stride,
                            double beta, double *c, int64_t c_row_stride);
 
+/// The whole product without packing for small and short ones whose B has unit column stride
+/// (element (p, j) at b[p * b_row_stride + j]): register tiles of C (6 x 16 floats / 6 x 8 doubles
+/// with AVX2, also on AVX-512 machines) accumulate broadcasts of A times rows of B loaded in
+/// place. A may have any strides. Same contract as `ember_gemm_direct_*` otherwise (k == 0 gives
+/// beta * C; beta == 0 never reads C); only the configuration's variant matters.
+void ember_gemm_small_f32(ember_gemm_config config, int64_t m, int64_t n, int64_t k, float alpha,
+                          const float *a, int64_t a_row_stride, int64_t a_column_stride,
+                          const float *b, int64_t b_row_stride, float beta, float *c,
+                          int64_t c_row_stride);
+void ember_gemm_small_f64(ember_gemm_config config, int64_t m, int64_t n, int64_t k, double alpha,
+                          const double *a, int64_t a_row_stride, int64_t a_column_stride,
+                          const double *b, int64_t b_row_stride, double beta, double *c,
+                          int64_t c_row_stride);
+
 #endif
