@@ -427,5 +427,38 @@ int ember_unary_f32_avx2(ember_unary_op op, const float *x, float *y, int64_t n,
     }
 }
 
+// MARK: fused LSTM cell (lstm.c dispatches here)
+
+void ember_lstm_cell_forward_f32_avx2(const float *ig, const float *hg, const float *cp, float *h, float *c,
+                                      float *saved, int64_t rows, int64_t H) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *a = ig + r * 4 * H, *b = hg ? hg + r * 4 * H : 0;
+        const float *cr = cp + r * H;
+        float *hr = h + r * H, *ccr = c + r * H, *s = saved ? saved + r * 5 * H : 0;
+        for (int64_t j = 0; j < H; j += 8) {
+            VI mask = tail_mask(H - j < 8 ? H - j : 8);
+#define LOAD(p) _mm256_maskload_ps((p), mask)
+            V zi = LOAD(a + j), zf = LOAD(a + H + j), zg = LOAD(a + 2 * H + j), zo = LOAD(a + 3 * H + j);
+            if (b) {
+                zi = ADD(zi, LOAD(b + j)); zf = ADD(zf, LOAD(b + H + j));
+                zg = ADD(zg, LOAD(b + 2 * H + j)); zo = ADD(zo, LOAD(b + 3 * H + j));
+            }
+            V i = sigmoid_v(zi), f = sigmoid_v(zf), g = tanh_v(zg), o = sigmoid_v(zo);
+            V cell = ADD(MUL(f, LOAD(cr + j)), MUL(i, g));
+            V tc = tanh_v(cell);
+#undef LOAD
+            _mm256_maskstore_ps(ccr + j, mask, cell);
+            _mm256_maskstore_ps(hr + j, mask, MUL(o, tc));
+            if (s) {
+                _mm256_maskstore_ps(s + j, mask, i);
+                _mm256_maskstore_ps(s + H + j, mask, f);
+                _mm256_maskstore_ps(s + 2 * H + j, mask, g);
+                _mm256_maskstore_ps(s + 3 * H + j, mask, o);
+                _mm256_maskstore_ps(s + 4 * H + j, mask, tc);
+            }
+        }
+    }
+}
+
 #pragma clang attribute pop
 #endif

@@ -8,6 +8,9 @@
 /// AVX2+FMA variant of `ember_unary_f32_vector`; call only when `ember_cpu_level() >= 1`.
 /// Returns 1 when it handled `op`, 0 for operations it leaves to the scalar loop.
 int ember_unary_f32_avx2(ember_unary_op op, const float *x, float *y, int64_t n, double p0, double p1);
+/// AVX2+FMA float32 forward of the fused LSTM cell (ember_recurrent.h); `hg` and `saved` may be NULL.
+void ember_lstm_cell_forward_f32_avx2(const float *ig, const float *hg, const float *cp, float *h, float *c,
+                                      float *saved, int64_t rows, int64_t H);
 #endif
 
 #endif

@@ -8,5 +8,6 @@
 #include "ember_gemm.h"
 #include "ember_conv.h"
 #include "ember_compress.h"
+#include "ember_recurrent.h"
 
 #endif

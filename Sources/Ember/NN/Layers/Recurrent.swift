@@ -6,8 +6,9 @@
 // gate arithmetic run per step. The projected input is cut into steps by `unbind`, which
 // records one node for all T steps (a `select` per step would zero-fill a full [T, B, G]
 // gradient per step in backward). Everything is composed from Tensor ops, so gradients of
-// any order come from their rules; a fused cell kernel would be faster (see Performance) but
-// would need its own backward rules.
+// any order come from their rules, except LSTM's gate arithmetic, which is one fused op per
+// step (`FusedLSTMCell`, Ops/FusedLSTMCell.swift) with a one-pass kernel backward and a
+// Tensor-op backward for createGraph.
 
 /// The nonlinearity of a plain `RNN` or `RNNCell`.
 public enum RNNNonlinearity: Sendable {
@@ -318,9 +319,23 @@ enum RecurrentStep {
         return relu ? preactivation.relu() : preactivation.tanh()
     }
 
+    /// With `fused` (the default) the gate arithmetic is one `FusedLSTMCell` op (one kernel and
+    /// one node per step, which also adds the two projections); without it, or for dtypes and
+    /// shapes the fused op does not take, it is composed from Tensor ops.
     static func lstm(projectedInput: Tensor, _ h: Tensor, _ c: Tensor, _ hiddenWeight: Tensor,
-                     hiddenBias: Tensor?) -> (h: Tensor, c: Tensor) {
-        var gates = projectedInput + h.matmul(hiddenWeight.t)
+                     hiddenBias: Tensor?, fused: Bool = true) -> (h: Tensor, c: Tensor) {
+        let hidden = h.matmul(hiddenWeight.t)
+        if fused {
+            // Same additions in the same order as the composed path: (x W_ihᵀ + h W_hhᵀ) + b_hh.
+            if hiddenBias == nil, FusedLSTMCell.supports(projectedInput, hidden, c) {
+                return FusedLSTMCell.apply(inputGates: projectedInput, hiddenGates: hidden, cPrev: c)
+            }
+            if let hiddenBias {
+                let gates = projectedInput + hidden + hiddenBias
+                if FusedLSTMCell.supports(gates, nil, c) { return FusedLSTMCell.apply(inputGates: gates, hiddenGates: nil, cPrev: c) }
+            }
+        }
+        var gates = projectedInput + hidden
         if let hiddenBias { gates = gates + hiddenBias }
         let size = h.shape[h.rank - 1]
         let pieces = gates.splitSharingOneNode(sizes: [size, size, size, size], dim: -1)
