@@ -83,22 +83,10 @@ import Testing
         let dtype: DType = dtypeName == "float64" ? .float64 : .float32
 
         let model = Self.model(modelName, dtype: dtype)
-        let module = model as! Module
-        let tensors = data.inputs.map(\.tensor)
-        try module.loadStateDict(StateDict(Array(zip(keys, tensors.prefix(keys.count)))))
-        let optimizer = Self.optimizer(fixture.op, module.parameters())
-        let scheduler = Self.scheduler(fixture.params!["scheduler"]!.text, optimizer)
-
-        var losses: [Double] = []
-        let batches = Array(tensors.dropFirst(keys.count))
-        for step in 0..<(batches.count / 2) {
-            optimizer.zeroGrad()
-            let loss = crossEntropy(model(batches[2 * step]), batches[2 * step + 1])
-            loss.backward()
-            optimizer.step()
-            scheduler?.step()
-            losses.append(loss.item())
-        }
+        let module: Module = model
+        let losses = try trainLikeParityFixture(model, data: data, keys: keys,
+                                                optimizer: { Self.optimizer(fixture.op, $0) },
+                                                scheduler: { Self.scheduler(fixture.params!["scheduler"]!.text, $0) })
         let (relative, absolute) = dtype == .float64 ? (1e-9, 1e-12) : (1e-5, 1e-6)
         expectClose(Tensor(losses), fixture.expected!.tensor, relative: relative, absolute: absolute, "\(fixture.name) losses")
         let state = module.stateDict()
@@ -138,7 +126,8 @@ import Testing
         }
         // An eval-mode forward of the first batch (BatchNorm uses its running statistics).
         module.eval()
-        let output = withNoGrad { model(batches[0]) }
+        let firstBatch = data.inputs[keys.count].tensor
+        let output = withNoGrad { model(firstBatch) }
         expectClose(output, expected[finalKeys.count].tensor, relative: relative,
                     absolute: noisy.isEmpty ? absolute : noiseAbsolute, "\(fixture.name) eval output")
     }

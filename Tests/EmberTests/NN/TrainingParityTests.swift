@@ -43,21 +43,9 @@ import Testing
             Tanh()
             Linear(12, 3, dtype: dtype)
         }
-        let tensors = data.inputs.map(\.tensor)
-        try model.loadStateDict(StateDict(Array(zip(keys, tensors.prefix(keys.count)))))
-        let optimizer = Self.optimizer(fixture.op, model.parameters())
-        let scheduler = Self.scheduler(fixture.params!["scheduler"]!.text, optimizer)
-
-        var losses: [Double] = []
-        let batches = Array(tensors.dropFirst(keys.count))
-        for step in 0..<(batches.count / 2) {
-            optimizer.zeroGrad()
-            let loss = crossEntropy(model(batches[2 * step]), batches[2 * step + 1])
-            loss.backward()
-            optimizer.step()
-            scheduler?.step()
-            losses.append(loss.item())
-        }
+        let losses = try trainLikeParityFixture(model, data: data, keys: keys,
+                                                optimizer: { Self.optimizer(fixture.op, $0) },
+                                                scheduler: { Self.scheduler(fixture.params!["scheduler"]!.text, $0) })
         let (relative, absolute) = dtype == .float64 ? (1e-9, 1e-12) : (1e-5, 1e-6)
         expectClose(Tensor(losses), fixture.expected!.tensor, relative: relative, absolute: absolute, "\(fixture.name) losses")
         let state = model.stateDict()
