@@ -228,7 +228,11 @@ extension Tensor {
 ///
 ///     let (dx) = grad(of: [y], withRespectTo: [x], createGraph: true)[0]!
 /// - Parameters:
+///   - outputs: the tensors to differentiate.
+///   - inputs: the tensors to differentiate with respect to (they must require grad).
 ///   - gradOutputs: seeds, one per output (defaults to ones for single-element outputs).
+///   - retainGraph: keep the graph for another backward pass (defaults to `createGraph`).
+///   - createGraph: record the backward pass itself, for higher-order gradients.
 ///   - allowUnused: when false, an input that does not influence the outputs is an error.
 public func grad(of outputs: [Tensor], withRespectTo inputs: [Tensor], gradOutputs: [Tensor]? = nil,
                  retainGraph: Bool? = nil, createGraph: Bool = false,

@@ -33,8 +33,17 @@ public final class DataLoader<Source: Dataset, Batch: SendableMetatype>: @unchec
     /// A loader with an explicit collate function.
     ///
     /// - Parameters:
+    ///   - dataset: the samples to load.
+    ///   - batchSize: samples per batch.
     ///   - shuffle: a random permutation each epoch (`RandomSampler`); ignored when `sampler` is given.
+    ///   - sampler: the order of sample indices (sequential, random, weighted…).
+    ///   - batchSampler: groups indices into batches itself; overrides `batchSize`, `sampler`, `dropLast`.
+    ///   - dropLast: drop a last batch smaller than `batchSize`.
+    ///   - numWorkers: threads preparing batches ahead of the loop (0: on the calling thread);
+    ///     the batch order is the same either way.
+    ///   - prefetchFactor: batches each worker keeps ready.
     ///   - generator: defaults to one seeded from the default generator, so `manualSeed` fixes the order.
+    ///   - collate: turns a list of samples into one batch.
     public init(_ dataset: Source, batchSize: Int = 1, shuffle: Bool = false, sampler: (any Sampler)? = nil,
                 batchSampler: BatchSampler? = nil, dropLast: Bool = false, numWorkers: Int = 0, prefetchFactor: Int = 2,
                 generator: RandomGenerator? = nil, collate: @escaping @Sendable ([Source.Element]) throws -> Batch) {
