@@ -75,53 +75,34 @@ public func gradgradcheck(_ function: @escaping ([Tensor]) -> Tensor, inputs: [T
         let pieces = zip(gradients, current.filter(\.requiresGrad)).map { gradient, input in
             (gradient ?? Tensor.zerosLike(input)).reshaped([-1])
         }
-        return Tensor.concatenateFlat(pieces)
+        return Tensor.cat(pieces, dim: 0)
     }
     return gradcheck(firstOrder, inputs: inputs, epsilon: epsilon, absoluteTolerance: absoluteTolerance,
                      relativeTolerance: relativeTolerance)
 }
 
 extension Tensor {
-    /// Reads element `flatIndex` (row-major over this view) as Double.
-    func scalarAt(flatIndex: Int) -> Double {
+    /// The storage offset of element `flatIndex` (row-major over this view).
+    func storageOffset(ofFlatIndex flatIndex: Int) -> Int {
         var remainder = flatIndex, offset = layout.offset
         for axis in stride(from: rank - 1, through: 0, by: -1) {
             offset += (remainder % shape[axis]) * strides[axis]
             remainder /= shape[axis]
         }
+        return offset
+    }
+
+    /// Reads element `flatIndex` (row-major over this view) as Double.
+    func scalarAt(flatIndex: Int) -> Double {
+        let offset = storageOffset(ofFlatIndex: flatIndex)
         let view = Tensor(storage: storage, layout: Layout(shape: [], strides: [], offset: offset), dtype: dtype)
         return withoutGrad { view.to(.float64).baseAddress.load(as: Double.self) }
     }
 
     /// Writes element `flatIndex` without bumping the version (used by finite differences).
     func setScalar(_ value: Double, flatIndex: Int) {
-        var remainder = flatIndex, offset = layout.offset
-        for axis in stride(from: rank - 1, through: 0, by: -1) {
-            offset += (remainder % shape[axis]) * strides[axis]
-            remainder /= shape[axis]
-        }
+        let offset = storageOffset(ofFlatIndex: flatIndex)
         let target = Tensor(storage: storage, layout: Layout(shape: [], strides: [], offset: offset), dtype: dtype)
         CopyKernel.copy(from: Tensor(value), into: target)
-    }
-
-    /// Joins 1-D tensors end to end (differentiable); used by gradgradcheck.
-    static func concatenateFlat(_ pieces: [Tensor]) -> Tensor {
-        let total = pieces.reduce(0) { $0 + $1.count }
-        let dtype = pieces.first?.dtype ?? .float64
-        let result = Tensor.zeros([total], dtype: dtype)
-        var offset = 0
-        var parts: [(Tensor, [SliceComponent])] = []
-        for piece in pieces {
-            let components: [SliceComponent] = [.range(start: offset, end: offset + piece.count, step: 1)]
-            CopyKernel.copy(from: piece, into: result.view(as: result.slicedLayout(components)))
-            parts.append((piece, components))
-            offset += piece.count
-        }
-        if GraphRecorder.shouldRecord(pieces) {
-            GraphRecorder.record("concatenateFlat", inputs: pieces, outputs: [result]) { context in
-                parts.map { context.gradOutput.sliced($0.1) }
-            }
-        }
-        return result
     }
 }

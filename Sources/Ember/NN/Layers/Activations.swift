@@ -8,7 +8,7 @@
 public final class ReLU: Module, Layer {
     /// The activation layer.
     public override init() { super.init() }
-    /// Applies the activation elementwise (softmax: along `dim`).
+    /// Applies the activation elementwise.
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.relu(input) }
 }
 
@@ -23,7 +23,7 @@ public final class GELU: Module, Layer {
         self.approximate = approximate
         super.init()
     }
-    /// Applies the activation elementwise (softmax: along `dim`).
+    /// Applies the activation elementwise.
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.gelu(input, approximate: approximate) }
     public override var extraDescription: String { "approximate='\(approximate == .tanh ? "tanh" : "none")'" }
 }
@@ -34,7 +34,7 @@ public final class GELU: Module, Layer {
 public final class SiLU: Module, Layer {
     /// The activation layer.
     public override init() { super.init() }
-    /// Applies the activation elementwise (softmax: along `dim`).
+    /// Applies the activation elementwise.
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.silu(input) }
 }
 
@@ -44,7 +44,7 @@ public final class SiLU: Module, Layer {
 public final class Tanh: Module, Layer {
     /// The activation layer.
     public override init() { super.init() }
-    /// Applies the activation elementwise (softmax: along `dim`).
+    /// Applies the activation elementwise.
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.tanh(input) }
 }
 
@@ -54,7 +54,7 @@ public final class Tanh: Module, Layer {
 public final class Sigmoid: Module, Layer {
     /// The activation layer.
     public override init() { super.init() }
-    /// Applies the activation elementwise (softmax: along `dim`).
+    /// Applies the activation elementwise.
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.sigmoid(input) }
 }
 
@@ -69,7 +69,7 @@ public final class Softmax: Module, Layer {
         self.dim = dim
         super.init()
     }
-    /// Applies the activation elementwise (softmax: along `dim`).
+    /// Normalises `input` along `dim`.
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.softmax(input, dim: dim) }
     public override var extraDescription: String { "dim=\(dim)" }
 }
@@ -85,7 +85,7 @@ public final class LogSoftmax: Module, Layer {
         self.dim = dim
         super.init()
     }
-    /// Applies the activation elementwise (softmax: along `dim`).
+    /// Normalises `input` along `dim`.
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.logSoftmax(input, dim: dim) }
     public override var extraDescription: String { "dim=\(dim)" }
 }
@@ -101,7 +101,7 @@ public final class LeakyReLU: Module, Layer {
         self.negativeSlope = negativeSlope
         super.init()
     }
-    /// Applies the activation elementwise (softmax: along `dim`).
+    /// Applies the activation elementwise.
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.leakyRelu(input, negativeSlope: negativeSlope) }
     public override var extraDescription: String { "negative_slope=\(negativeSlope)" }
 }
@@ -117,7 +117,7 @@ public final class ELU: Module, Layer {
         self.alpha = alpha
         super.init()
     }
-    /// Applies the activation elementwise (softmax: along `dim`).
+    /// Applies the activation elementwise.
     public func callAsFunction(_ input: Tensor) -> Tensor { Functional.elu(input, alpha: alpha) }
     public override var extraDescription: String { "alpha=\(alpha)" }
 }
