@@ -24,7 +24,9 @@ let package = Package(
     ],
     targets: [
         .target(name: "CEmberKernels"),
-        .target(name: "EmberKernels", dependencies: ["CEmberKernels"]),
+        // dl: the optional platform BLAS is opened at run time (PlatformBLAS); nothing links one.
+        .target(name: "EmberKernels", dependencies: ["CEmberKernels"],
+                linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         // The bundled digits dataset (Datasets.digits()) is a resource of the library.
         .target(name: "Ember", dependencies: ["EmberKernels"], resources: [.copy("Resources/digits.csv.gz")]),
         // The `ember` command line (train, eval, predict); the training loop itself is in Ember.

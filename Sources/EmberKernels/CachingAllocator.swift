@@ -12,12 +12,22 @@ import Darwin
 /// to 4 KiB, then four classes per power of two) and a freed buffer waits in its class's free
 /// list for the next request of that class. The cache holds at most `limitBytes`; beyond that,
 /// freed buffers go back to the system.
+///
+/// Buffers of `hugePageBytes` or more are aligned to 2 MiB and, on Linux, marked for transparent
+/// huge pages (`madvise(MADV_HUGEPAGE)`; the kernel's default setting, "madvise", only gives
+/// them to regions that ask). Why: the hardware prefetcher stops at each 4 KiB page boundary
+/// and every page needs its own TLB entry, so streaming over a 40 MB tensor in 4 KiB pages ran
+/// at 15–17 GB/s here; in 2 MiB pages the same loop ran at 21 GB/s on one core and 31 GB/s on
+/// two (a full sum over 10M floats: 2.3 → 1.3 ms).
 public final class CachingAllocator: @unchecked Sendable {
     /// The process-wide allocator used by tensor storage.
     public static let shared = CachingAllocator()
 
     /// Every buffer is aligned for AVX-512 loads.
     public static let alignment = 64
+
+    /// Buffers this large or larger start on a 2 MiB boundary and ask for huge pages.
+    public static let hugePageBytes = 2 << 20
 
     // Guarded by `lock`, so Swift's dynamic exclusivity checks are redundant here.
     @exclusivity(unchecked) private var freeLists: [[UnsafeMutableRawPointer]]
@@ -63,10 +73,16 @@ public final class CachingAllocator: @unchecked Sendable {
             return reused
         }
         pthread_mutex_unlock(lock)
+        let huge = capacity >= Self.hugePageBytes
         var pointer: UnsafeMutableRawPointer?
-        guard posix_memalign(&pointer, Self.alignment, capacity) == 0, let pointer else {
+        guard posix_memalign(&pointer, huge ? Self.hugePageBytes : Self.alignment, capacity) == 0,
+              let pointer else {
             fatalError("Ember: out of memory allocating \(capacity) bytes for a tensor")
         }
+        #if os(Linux)
+        // Advice only: a kernel with huge pages off ignores it, and the buffer works either way.
+        if huge { _ = madvise(pointer, capacity, MADV_HUGEPAGE) }
+        #endif
         return pointer
     }
 

@@ -20,6 +20,8 @@ import CEmberKernels
 /// the end. The cost is that every thread packs all of A (or B): at 2048 on two cores, packing
 /// A is about 3% of the time. Not done (yet): BLIS's shared panel of B with a parallel `ic` loop,
 /// which avoids that duplicate packing but needs a barrier per block.
+///
+/// A platform BLAS (`PlatformBLAS.active`, off by default) takes the large products instead.
 public enum GEMM {
     /// `C[i, j] = alpha * sum_p A[i, p] * B[p, j] + beta * C[i, j]` for `i < m`, `j < n`, `p < k`.
     ///
@@ -37,7 +39,8 @@ public enum GEMM {
         let problem = GEMMProblem(
             m: m, n: n, k: k, alpha: alpha, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
             b: b, bRowStride: bRowStride, bColumnStride: bColumnStride, beta: beta, c: c, cRowStride: cRowStride)
-        run(problem, kernels: Float32GEMMKernels.self, level: -1, threads: ParallelLoop.threadCount)
+        run(problem, kernels: Float32GEMMKernels.self, level: -1, threads: ParallelLoop.threadCount,
+            blas: PlatformBLAS.active)
     }
 
     /// The double-precision `multiply`, with the same layout and contract.
@@ -53,7 +56,8 @@ public enum GEMM {
         let problem = GEMMProblem(
             m: m, n: n, k: k, alpha: alpha, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
             b: b, bRowStride: bRowStride, bColumnStride: bColumnStride, beta: beta, c: c, cRowStride: cRowStride)
-        run(problem, kernels: Float64GEMMKernels.self, level: -1, threads: ParallelLoop.threadCount)
+        run(problem, kernels: Float64GEMMKernels.self, level: -1, threads: ParallelLoop.threadCount,
+            blas: PlatformBLAS.active)
     }
 
     /// Products of at most this many multiply-adds (`m * n * k`) run the direct loop: below it,
@@ -66,14 +70,20 @@ public enum GEMM {
 
     /// The driver for both element types. `level` picks the instruction set (-1: the best this
     /// machine has) and `threads` caps the threads; tests pass each level and thread count to
-    /// check every variant without touching global state.
+    /// check every variant without touching global state. With a `blas` library, products of at
+    /// least `PlatformBLAS.minimumWork` multiply-adds whose operands CBLAS can express go to it.
     static func run<Kernels: GEMMKernels>(
-        _ problem: GEMMProblem<Kernels.Scalar>, kernels: Kernels.Type, level: Int32, threads: Int
+        _ problem: GEMMProblem<Kernels.Scalar>, kernels: Kernels.Type, level: Int32, threads: Int,
+        blas: PlatformBLAS? = nil
     ) {
         precondition(problem.m >= 0 && problem.n >= 0 && problem.k >= 0, "GEMM: negative size")
         if problem.m == 0 || problem.n == 0 { return }
-        let config = Kernels.config(level: level)
         let work = problem.m * problem.n * problem.k
+        if let blas, work >= PlatformBLAS.minimumWork, problem.alpha != 0, let call = problem.cblasCall {
+            Kernels.callCBLAS(blas, call, problem)
+            return
+        }
+        let config = Kernels.config(level: level)
         let threads = work < parallelLimit ? 1 : threads
         // k == 0 and alpha == 0 leave C = beta * C, which the direct loop does without reading A or B.
         if problem.k == 0 || problem.alpha == 0 || isVectorShaped(problem) {
@@ -235,10 +245,16 @@ protocol GEMMKernels {
     static func direct(_ config: ember_gemm_config, _ problem: GEMMProblem<Scalar>)
     /// The unpacked small kernel; B must have unit column stride.
     static func small(_ config: ember_gemm_config, _ problem: GEMMProblem<Scalar>)
+    /// Runs `problem` through the platform library's GEMM of this element type.
+    static func callCBLAS(_ blas: PlatformBLAS, _ call: CBLASCall, _ problem: GEMMProblem<Scalar>)
 }
 
 enum Float32GEMMKernels: GEMMKernels {
     typealias Scalar = Float
+    static func callCBLAS(_ blas: PlatformBLAS, _ call: CBLASCall, _ p: GEMMProblem<Float>) {
+        blas.sgemm(CBLASOperand.rowMajor, call.transposeA, call.transposeB, call.m, call.n, call.k,
+                   p.alpha, p.a, call.lda, p.b, call.ldb, p.beta, p.c, call.ldc)
+    }
     @inline(__always) static func config(level: Int32) -> ember_gemm_config { ember_gemm_config_f32(level) }
     @inline(__always)
     static func packA(_ config: ember_gemm_config, _ mc: Int, _ kc: Int, _ a: UnsafePointer<Float>,
@@ -270,6 +286,10 @@ enum Float32GEMMKernels: GEMMKernels {
 
 enum Float64GEMMKernels: GEMMKernels {
     typealias Scalar = Double
+    static func callCBLAS(_ blas: PlatformBLAS, _ call: CBLASCall, _ p: GEMMProblem<Double>) {
+        blas.dgemm(CBLASOperand.rowMajor, call.transposeA, call.transposeB, call.m, call.n, call.k,
+                   p.alpha, p.a, call.lda, p.b, call.ldb, p.beta, p.c, call.ldc)
+    }
     @inline(__always) static func config(level: Int32) -> ember_gemm_config { ember_gemm_config_f64(level) }
     @inline(__always)
     static func packA(_ config: ember_gemm_config, _ mc: Int, _ kc: Int, _ a: UnsafePointer<Double>,

@@ -9,6 +9,8 @@ import Foundation
 
 struct Options {
     var threads: Int?
+    /// A platform BLAS for the matrix products (`accelerate`, `openblas` or a path).
+    var blas: String?
     var filters: [String] = []
     var json = false
     var list = false
@@ -19,7 +21,8 @@ struct Options {
 
     static let usage = """
     usage: ember-bench [--threads N] [--filter NAME[,NAME...]] [--json] [--list]
-                       [--repeats N] [--min-time SECONDS] [--warmup N]
+                       [--repeats N] [--min-time SECONDS] [--warmup N] [--blas LIBRARY]
+      --blas     sends large matrix products to a platform BLAS: accelerate, openblas or a path
       --filter   runs workloads whose name contains one of the comma-separated strings
       --json     one JSON object per line: impl, name, group, seconds (median per op),
                  min_seconds, repeats, threads, flop, note
@@ -37,6 +40,7 @@ struct Options {
             case "--threads": options.threads = number(value(argument), argument, as: Int.self)
             case "--filter": options.filters += value(argument).split(separator: ",").map(String.init)
             case "--json": options.json = true
+            case "--blas": options.blas = value(argument)
             case "--list": options.list = true
             case "--repeats": options.minimumRepeats = number(value(argument), argument, as: Int.self)
             case "--min-time": options.minimumSeconds = number(value(argument), argument, as: Double.self)
@@ -125,6 +129,9 @@ func humanTime(_ seconds: Double) -> String {
 }
 
 let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
+if let blas = options.blas {
+    do { try useBLAS(BLASLibrary(name: blas)) } catch { Options.fail("\(error)") }
+}
 if let threads = options.threads { setNumThreads(threads) }
 let selected = Workload.all.filter { workload in
     options.filters.isEmpty || options.filters.contains { workload.name.contains($0) }
@@ -135,7 +142,9 @@ if options.list {
 }
 if selected.isEmpty { Options.fail("no workload matches \(options.filters)") }
 if !options.json {
-    emit("ember-bench: \(selected.count) workloads, \(numThreads()) threads, median of >= \(options.minimumRepeats) runs")
+    let gemm = activeBLAS().map { "GEMM from \($0.path)" + ($0.coreName.map { " (\($0) kernel)" } ?? "") }
+        ?? "Ember's GEMM"
+    emit("ember-bench: \(selected.count) workloads, \(numThreads()) threads, \(gemm), median of >= \(options.minimumRepeats) runs")
     emit("workload".padding(toLength: 18, withPad: " ", startingAt: 0) + "  median        min           GFLOP/s  runs")
 }
 for workload in selected {

@@ -41,6 +41,8 @@ enum GEMMTestPath: CustomStringConvertible {
     case blocked(level: Int32)
     /// The unpacked small kernel at one level, whatever the size (B must have unit column stride).
     case small(level: Int32)
+    /// The driver with a platform BLAS library, as `PlatformBLAS.active` would route it.
+    case blas(PlatformBLAS)
 
     var description: String {
         switch self {
@@ -48,6 +50,7 @@ enum GEMMTestPath: CustomStringConvertible {
         case .driver(let level, let threads): return "driver(level \(level), \(threads) threads)"
         case .blocked(let level): return "blocked(level \(level))"
         case .small(let level): return "small(level \(level))"
+        case .blas(let blas): return "blas(\(blas.path))"
         }
     }
 }
@@ -101,6 +104,7 @@ func checkGEMM<Kernels: GEMMKernels>(
     case .driver(let level, let threads): GEMM.run(problem, kernels: kernels, level: level, threads: threads)
     case .blocked(let level): GEMM.multiplyBlocked(problem, config: Kernels.config(level: level), kernels: kernels)
     case .small(let level): Kernels.small(Kernels.config(level: level), problem)
+    case .blas(let blas): GEMM.run(problem, kernels: kernels, level: -1, threads: 1, blas: blas)
     }
 
     // The reference works on contiguous Double copies: generic element access is slow in debug builds.
