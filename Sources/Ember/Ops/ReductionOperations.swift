@@ -88,8 +88,7 @@ public final class ReductionOperation: Sendable, CustomStringConvertible {
 
     /// The result dtype for an input of `dtype`, or nil when the op rejects that dtype.
     ///
-    ///     ReductionOperation.sum.resultType(for: .int32)    // int64
-    ///     ReductionOperation.mean.resultType(for: .int32)   // nil
+    ///     ReductionOperation.all.map { $0.resultType(for: .int32) }   // sum: int64, mean: nil, …
     public func resultType(for dtype: DType) -> DType? {
         switch dtypeRule {
         case .integersToInt64: return dtype.isFloatingPoint ? dtype : .int64
@@ -174,7 +173,7 @@ extension Tensor {
         case .euclideanNorm: result = reduced(.sumOfSquares, axes: axes, keepDim: keepDim).sqrt()
         case .logSumExp: result = withoutGrad { logSumExp(axes: axes, keepDim: keepDim) }
         }
-        guard let derivative = operation.derivative, GraphRecorder.shouldRecord(self) else { return result }
+        guard GraphRecorder.shouldRecord(self), let derivative = operation.derivative else { return result }
         let inputShape = shape
         switch derivative {
         case .fromGradient(let rule):
