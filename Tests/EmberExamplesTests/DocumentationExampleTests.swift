@@ -62,6 +62,10 @@ import Testing
         buffer[1] = Tensor([7, 8, 9] as [Float])
         buffer.clamp_(max: 5)
         #expect(buffer.scalars(as: Float.self) == [1, 1, 1, 5, 5, 5])
+
+        #expect(OperationCatalog.entries.filter { $0.family == .sorting }.map(\.name) == ["sort", "topk", "argsort"])
+        #expect(OperationCatalog.entry(named: "argmax")?.isDifferentiable == false)
+        #expect(ReductionOperation.all.map(\.name).prefix(7) == ["sum", "mean", "prod", "amax", "amin", "all", "any"])
     }
 
     @Test func autogradArticle() {

@@ -39,7 +39,9 @@ import Testing
     }
 
     // round's fixture sits on its discontinuities (exact halves), where finite differences blow up.
-    @Test(arguments: cases.filter { $0.name.hasSuffix("float64/matrix") && $0.op != "round" })
+    static let gradcheckCases = cases.filter { $0.name.hasSuffix("float64/matrix") && $0.op != "round" }
+
+    @Test(arguments: gradcheckCases)
     func gradcheckFloat64(_ fixture: FixtureCase) {
         let operation = Self.operation(fixture.op)
         let input = fixture.inputs[0].tensor
@@ -105,10 +107,12 @@ import Testing
         }
     }
 
-    @Test(arguments: cases.filter { fixture in
+    static let gradcheckCases = cases.filter { fixture in
         fixture.inputs.allSatisfy { $0.dtype == "float64" } && !fixture.name.hasSuffix("special")
             && !fixture.name.hasSuffix("empty") && fixture.op != "floorDivide"
-    })
+    }
+
+    @Test(arguments: gradcheckCases)
     func gradcheckFloat64(_ fixture: FixtureCase) {
         let a = fixture.inputs[0].tensor, b = fixture.inputs[1].tensor
         for (name, variant) in [("contiguous", a)] + nonContiguousVariants(of: a) {
@@ -151,22 +155,40 @@ import Testing
     }
 }
 
+/// Comparisons, logical ops and the NaN/infinity tests against numpy (comparison.json): bool
+/// results, on contiguous and non-contiguous inputs.
 @Suite struct ComparisonTests {
+    static func run(_ op: String, _ inputs: [Tensor]) -> Tensor {
+        let a = inputs[0]
+        switch op {
+        case "eq": return a .== inputs[1]
+        case "ne": return a .!= inputs[1]
+        case "lt": return a .< inputs[1]
+        case "le": return a .<= inputs[1]
+        case "gt": return a .> inputs[1]
+        case "ge": return a .>= inputs[1]
+        case "logicalAnd": return a.logicalAnd(inputs[1])
+        case "logicalOr": return a.logicalOr(inputs[1])
+        case "logicalXor": return a.logicalXor(inputs[1])
+        case "logicalNot": return a.logicalNot()
+        case "isFinite": return a.isFinite()
+        case "isNaN": return a.isNaN()
+        case "isInf": return a.isInf()
+        default: fatalError("no comparison named \(op)")
+        }
+    }
+
     @Test(arguments: Fixtures.load("comparison"))
     func matchesReference(_ fixture: FixtureCase) {
-        let a = fixture.inputs[0].tensor, b = fixture.inputs[1].tensor
-        let result: Tensor
-        switch fixture.op {
-        case "eq": result = a .== b
-        case "ne": result = a .!= b
-        case "lt": result = a .< b
-        case "le": result = a .<= b
-        case "gt": result = a .> b
-        default: result = a .>= b
-        }
-        expectClose(result, fixture.expected!.tensor, fixture.name)
-        for variant in nonContiguousVariants(of: a) {
-            expectClose(variant.tensor .== b, a .== b, "\(fixture.name) (\(variant.name))")
+        let inputs = fixture.inputs.map(\.tensor)
+        let expected = fixture.expected!.tensor
+        expectClose(Self.run(fixture.op, inputs), expected, fixture.name)
+        for position in inputs.indices {
+            for variant in nonContiguousVariants(of: inputs[position]) {
+                var changed = inputs
+                changed[position] = variant.tensor
+                expectClose(Self.run(fixture.op, changed), expected, "\(fixture.name) (input \(position) \(variant.name))")
+            }
         }
     }
 

@@ -1,8 +1,8 @@
 import Testing
 @testable import Ember
 
-/// gather, scatter, scatterAdd, indexSelect, masks and oneHot: the indexing rows of the
-/// shape-op fixture table, plus edge cases, gradients and error messages.
+/// gather, scatter, scatterAdd, indexSelect, masks, oneHot and where: the indexing rows of
+/// the shape-op fixture table, plus edge cases, gradients and error messages.
 @Suite struct IndexingTests {
     @Test(arguments: ShapeOpTable.cases.filter { ShapeOpTable.indexingOps.contains($0.op) })
     func matchesReference(_ fixture: FixtureCase) {

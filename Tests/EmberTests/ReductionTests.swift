@@ -1,29 +1,34 @@
 import Testing
 @testable import Ember
 
-/// The reduction ops by fixture name: one table drives the reference checks, the
-/// non-contiguous checks and gradcheck.
+/// How reduction fixtures map onto Ember: cases of a `ReductionOperation` run through that
+/// definition (`Tensor.reduce`), the rest (compositions, index-returning reductions, and the
+/// softmax family and scans of softmax.json) through their methods. One table drives the
+/// reference checks, the non-contiguous checks and gradcheck.
 enum ReductionTable {
+    /// The definition a fixture case exercises: the one with the case's op name, where the norm
+    /// definition is the p = 2 norm (other orders are compositions).
+    static func definition(of fixture: FixtureCase) -> ReductionOperation? {
+        if fixture.op == "norm" { return order(fixture) == 2 ? .norm : nil }
+        return ReductionOperation.all.first { $0.name == fixture.op }
+    }
+
+    /// The p of a norm case ("inf" is infinity).
+    static func order(_ fixture: FixtureCase) -> Double {
+        if case .text("inf") = fixture.params?["p"] { return .infinity }
+        return fixture.params!["p"]!.number
+    }
+
     static func apply(_ fixture: FixtureCase, _ x: Tensor) -> [Tensor] {
         let p = fixture.params ?? [:]
         let dims = p["dims"]?.ints ?? []
         let keep = p["keepDim"]?.flag ?? false
         let correction = p["correction"]?.number ?? 1
+        if let operation = definition(of: fixture) { return [x.reduce(operation, dims: dims, keepDim: keep)] }
         switch fixture.op {
-        case "sum": return [x.sum(dims: dims, keepDim: keep)]
-        case "prod": return [x.prod(dims: dims, keepDim: keep)]
-        case "mean": return [x.mean(dims: dims, keepDim: keep)]
-        case "amax": return [x.amax(dims: dims, keepDim: keep)]
-        case "amin": return [x.amin(dims: dims, keepDim: keep)]
         case "variance": return [x.variance(dims: dims, correction: correction, keepDim: keep)]
         case "std": return [x.std(dims: dims, correction: correction, keepDim: keep)]
-        case "logsumexp": return [x.logsumexp(dims: dims, keepDim: keep)]
-        case "all": return [x.all(dims: dims, keepDim: keep)]
-        case "any": return [x.any(dims: dims, keepDim: keep)]
-        case let op where op.hasPrefix("norm"):
-            let order: Double
-            if case .text("inf") = p["p"] { order = .infinity } else { order = p["p"]!.number }
-            return [x.norm(p: order, dims: dims, keepDim: keep)]
+        case "norm": return [x.norm(p: order(fixture), dims: dims, keepDim: keep)]
         case "maxDim":
             let (values, indices) = x.max(dim: dims[0], keepDim: keep)
             return [values, indices]
@@ -65,13 +70,58 @@ enum ReductionTable {
 
 @Suite struct ReductionTests {
     static let cases = Fixtures.load("reductions")
+    static let gradcheckCases = ReductionTable.gradientCases(cases, excluding: ["argmax", "argmin", "all", "any"])
 
-    @Test(arguments: cases)
+    /// Each definition against its fixture cases (it must have some), through the definition
+    /// itself, on contiguous and non-contiguous inputs.
+    @Test(arguments: ReductionOperation.all)
+    func definitionMatchesReference(_ operation: ReductionOperation) {
+        let owned = Self.cases.filter { ReductionTable.definition(of: $0) === operation }
+        #expect(!owned.isEmpty, "\(operation.name) has no cases in reductions.json")
+        for fixture in owned { ReductionTable.checkReference(fixture) }
+        if operation.isDifferentiable {
+            #expect(Self.gradcheckCases.contains { ReductionTable.definition(of: $0) === operation },
+                    "\(operation.name) is differentiable but has no gradcheck case")
+        }
+    }
+
+    /// The reductions that are not definitions: variance, std, norm for p ≠ 2, max/min along a
+    /// dim with indices, argmax, argmin.
+    @Test(arguments: cases.filter { ReductionTable.definition(of: $0) == nil })
     func matchesReference(_ fixture: FixtureCase) {
         ReductionTable.checkReference(fixture)
     }
 
-    @Test(arguments: ReductionTable.gradientCases(cases, excluding: ["argmax", "argmin", "all", "any"]))
+    /// Each definition's dtype rule against what it returns, for every dtype the rule accepts
+    /// (the rejections stop the process; `meanOfIntegersStops` checks one).
+    @Test(arguments: ReductionOperation.all)
+    func resultTypeFollowsTheDTypeRule(_ operation: ReductionOperation) {
+        let values = Tensor([[1, 2, 0], [3, 0, 1]] as [[Double]])
+        for dtype in DType.allCases {
+            guard let expected = operation.resultType(for: dtype) else { continue }
+            let result = values.to(dtype).reduce(operation, dims: [1], keepDim: false)
+            #expect(result.dtype == expected, "\(operation) of \(dtype) gave \(result.dtype), the rule says \(expected)")
+        }
+    }
+
+    /// The public methods are spellings of the definitions: the same values, and the
+    /// definition's node in the graph.
+    @Test func publicMethodsGoThroughTheirDefinitions() {
+        let methods: [(ReductionOperation, (Tensor) -> Tensor)] = [
+            (.sum, { $0.sum(dims: [1]) }), (.mean, { $0.mean(dims: [1]) }), (.prod, { $0.prod(dims: [1]) }),
+            (.amax, { $0.amax(dims: [1]) }), (.amin, { $0.amin(dims: [1]) }), (.allTrue, { $0.all(dims: [1]) }),
+            (.anyTrue, { $0.any(dims: [1]) }), (.logsumexp, { $0.logsumexp(dims: [1]) }), (.norm, { $0.norm(dims: [1]) }),
+        ]
+        #expect(methods.map(\.0.name) == ReductionOperation.all.map(\.name))
+        let x = Tensor([[1.5, -2, 0.25], [3, 0, -1]] as [[Double]]).requiresGrad_()
+        for (operation, method) in methods {
+            let result = method(x)
+            expectClose(result, withoutGrad { x.reduce(operation, dims: [1], keepDim: false) }, relative: 0, absolute: 0, operation.name)
+            #expect(result.gradFunction?.name == (operation.isDifferentiable ? operation.name : nil), "\(operation.name)")
+        }
+    }
+
+    @Test(arguments: gradcheckCases)
     func gradcheckFloat64(_ fixture: FixtureCase) {
         let input = fixture.inputs[0].tensor.requiresGrad_()
         let result = gradcheck({ ReductionTable.apply(fixture, $0[0])[0] }, inputs: [input])

@@ -1,13 +1,13 @@
 import Testing
 @testable import Ember
 
-/// The op table behind the shape, indexing and sorting fixtures (scripts/fixtures/
+/// The op table behind the shape, indexing, sorting and conversion fixtures (scripts/fixtures/
 /// generate_shape_ops.py): how each fixture op name maps onto Ember's API. The reference
 /// checks, the non-contiguous checks and gradcheck all iterate it.
 enum ShapeOpTable {
     static let cases = Fixtures.load("shape_ops")
     static let indexingOps: Set = ["gather", "scatter", "scatterValue", "scatterAdd", "indexSelect", "maskedFill",
-                                   "maskedSelect", "maskSubscript", "oneHot"]
+                                   "maskedSelect", "maskSubscript", "oneHot", "where"]
     /// Ops whose outputs do not depend differentiably on their inputs.
     static let nonDifferentiable: Set = ["argsort", "oneHot"]
 
@@ -20,6 +20,7 @@ enum ShapeOpTable {
         case "splitSize": return inputs[0].split(size: p["size"]!.int, dim: dim)
         case "splitSizes": return inputs[0].split(sizes: p["sizes"]!.ints, dim: dim)
         case "chunk": return inputs[0].chunk(p["count"]!.int, dim: dim)
+        case "unbind": return inputs[0].unbind(dim: dim)
         case "flip": return [inputs[0].flip(dims: p["dims"]!.ints)]
         case "roll": return [inputs[0].roll(shifts: p["shifts"]!.ints, dims: p["dims"]!.ints)]
         case "repeat": return [inputs[0].repeated(p["repeats"]!.ints)]
@@ -42,6 +43,7 @@ enum ShapeOpTable {
         case "maskedSelect": return [inputs[0].maskedSelect(inputs[1])]
         case "maskSubscript": return [inputs[0][inputs[1]]]
         case "oneHot": return [inputs[0].oneHot(numClasses: p["numClasses"]!.int)]
+        case "where": return [Tensor.where(inputs[0], inputs[1], inputs[2])]
         case "sort":
             let (values, indices) = inputs[0].sort(dim: dim, descending: p["descending"]!.flag)
             return [values, indices]
@@ -49,6 +51,12 @@ enum ShapeOpTable {
         case "topk":
             let (values, indices) = inputs[0].topk(p["k"]!.int, dim: dim, largest: p["largest"]!.flag)
             return [values, indices]
+        case "to":
+            let name = p["dtype"]!.text
+            guard let dtype = DType.allCases.first(where: { $0.description == name }) else { fatalError("no dtype \(name)") }
+            return [inputs[0].to(dtype)]
+        case "contiguous": return [inputs[0].contiguous()]
+        case "clone": return [inputs[0].clone()]
         default: fatalError("no shape op named \(fixture.op)")
         }
     }
@@ -77,18 +85,25 @@ enum ShapeOpTable {
     }
 
     /// The fixtures gradcheck runs on: differentiable ops with float64 data, without NaN or
-    /// ties (sort's fixture has both; its gradient is checked on random data instead).
+    /// ties (most of sort's cases have both; "sort/distinct" has neither).
     static func gradcheckCases(indexing: Bool) -> [FixtureCase] {
         cases.filter { fixture in
             indexingOps.contains(fixture.op) == indexing && !nonDifferentiable.contains(fixture.op)
-                && fixture.op != "sort" && fixture.inputs.contains { $0.dtype == "float64" }
+                && (fixture.op != "sort" || fixture.name == "sort/distinct") && fixture.inputs.contains { $0.dtype == "float64" }
         }
     }
 
+    /// gradcheck on the inputs as stored and with the first input in each non-contiguous layout
+    /// (for `contiguous`, only those reach its copy). A case may set `gradcheckEpsilon`: `to`
+    /// rounds to float32, so its inputs are multiples of 1/64 and the step is 2^-10, both exact.
     static func checkGradient(_ fixture: FixtureCase, sourceLocation: SourceLocation = #_sourceLocation) {
-        let inputs = fixture.inputs.map { $0.dtype == "float64" ? $0.tensor.requiresGrad_() : $0.tensor }
-        let result = gradcheck({ differentiableOutput(fixture, run(fixture, $0)) }, inputs: inputs)
-        #expect(result.passed, "\(fixture.name): \(result.report)", sourceLocation: sourceLocation)
+        let stored = fixture.inputs.map(\.tensor)
+        let epsilon = fixture.params?["gradcheckEpsilon"]?.number ?? 1e-6
+        for (name, first) in [("contiguous", stored[0])] + nonContiguousVariants(of: stored[0]) {
+            let inputs = ([first] + stored.dropFirst()).map { $0.dtype == .float64 ? $0.requiresGrad_() : $0 }
+            let result = gradcheck({ differentiableOutput(fixture, run(fixture, $0)) }, inputs: inputs, epsilon: epsilon)
+            #expect(result.passed, "\(fixture.name) (\(name)): \(result.report)", sourceLocation: sourceLocation)
+        }
     }
 
     /// One tensor to differentiate: the values of (values, indices) pairs, or all outputs

@@ -21,7 +21,28 @@ import Testing
         case "select": return x.select(dim: p["dim"]!.int, index: p["index"]!.int)
         case "flatten": return x.flattened(startDim: p["start"]!.int, endDim: p["end"]!.int)
         case "reshape": return x.reshaped(p["shape"]!.ints)
+        case "view": return x.view(p["shape"]!.ints)
+        case "slice": return pythonSubscript(x, p["index"]!.text)
         default: fatalError("no view op named \(fixture.op)")
+        }
+    }
+
+    /// `x[…]` for a Python subscript such as "0, ::2, 1:" or "None, 1" (integers, slices with
+    /// optional bounds and step, None for a new axis), through the public subscript.
+    static func pythonSubscript(_ x: Tensor, _ python: String) -> Tensor {
+        let indices: [TensorIndex] = python.split(separator: ",").map { part in
+            let text = String(part.filter { !$0.isWhitespace })
+            if text == "None" { return .newAxis }
+            guard text.contains(":") else { return .at(Int(text)!) }
+            let bounds = text.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+            return .slice(start: bounds[0], end: bounds[1], step: bounds.count > 2 ? bounds[2] ?? 1 : 1)
+        }
+        switch indices.count {
+        case 1: return x[indices[0]]
+        case 2: return x[indices[0], indices[1]]
+        case 3: return x[indices[0], indices[1], indices[2]]
+        case 4: return x[indices[0], indices[1], indices[2], indices[3]]
+        default: fatalError("subscript \(python): at most 4 indices")
         }
     }
 

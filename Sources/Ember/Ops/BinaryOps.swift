@@ -17,6 +17,11 @@ public final class BinaryOperation: Sendable, CustomStringConvertible {
 
     public var description: String { name }
 
+    /// Whether the op has a derivative (floorDivide has none).
+    ///
+    ///     BinaryOperation.all.filter(\.isDifferentiable).count   // 9
+    public var isDifferentiable: Bool { derivative != nil }
+
     init(name: String, kernel: ember_binary_op, promotesIntegersToFloat: Bool, allowsBool: Bool,
          derivative: (@Sendable (Tensor, Tensor, Tensor, Tensor, (Bool, Bool)) -> (Tensor?, Tensor?))?) {
         self.name = name

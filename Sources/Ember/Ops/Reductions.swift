@@ -1,7 +1,9 @@
 import EmberKernels
 
 /// Reductions: sum, prod, max/min (values and indices), amax/amin, argmax/argmin, all/any.
-/// Statistics built from them (mean, variance, norm, logsumexp) are in Statistics.swift.
+/// Statistics built from them (mean, variance, norm, logsumexp) are in Statistics.swift. The
+/// dim-list reductions are defined in ReductionOperations.swift (`ReductionOperation`); the
+/// methods here are their public spellings, plus the shared layout and shape helpers.
 ///
 /// Every reduction reaches the kernels the same way: the input is seen as contiguous
 /// `[outer, n, inner]` with the reduced axes in the middle (`ReductionLayout`). Reducing the
@@ -143,17 +145,7 @@ extension Tensor {
     /// sum to int64, as in PyTorch; float32 sums are pairwise-accurate.
     ///
     ///     Tensor([[1, 2], [3, 4]] as [[Float]]).sum(dims: [0])   // [4, 6]
-    public func sum(dims: [Int], keepDim: Bool = false) -> Tensor {
-        let axes = reductionDims(dims, op: "sum")
-        let result = reduced(.sum, axes: axes, keepDim: keepDim)
-        if GraphRecorder.shouldRecord(self) {
-            let inputShape = shape
-            GraphRecorder.record("sum", inputs: [self], outputs: [result]) { context in
-                [context.gradOutput.restoringReducedDims(axes, inputShape: inputShape, keepDim: keepDim).expanded(to: inputShape)]
-            }
-        }
-        return result
-    }
+    public func sum(dims: [Int], keepDim: Bool = false) -> Tensor { reduce(.sum, dims: dims, keepDim: keepDim) }
 
     /// Sum over one dimension.
     ///
@@ -167,28 +159,7 @@ extension Tensor {
     /// The gradient is exact when the input contains zeros (no division by zero).
     ///
     ///     Tensor([2, 3, 4] as [Float]).prod()   // 24
-    public func prod(dims: [Int], keepDim: Bool = false) -> Tensor {
-        let axes = reductionDims(dims, op: "prod")
-        let result = reduced(.prod, axes: axes, keepDim: keepDim)
-        if GraphRecorder.shouldRecord(self) {
-            let x = self, inputShape = shape
-            GraphRecorder.record("prod", inputs: [x], outputs: [result], saved: [x], savesOutputs: true) { context in
-                let g = context.gradOutput.restoringReducedDims(axes, inputShape: inputShape, keepDim: keepDim)
-                let y = context.output.restoringReducedDims(axes, inputShape: inputShape, keepDim: keepDim)
-                // dy/dx_i is the product of the other elements. With no zero that is y / x_i; with
-                // one zero it is non-zero only at the zero; with two or more zeros it is 0.
-                let isZero = x .== 0
-                let zeroCount = isZero.sum(dims: axes, keepDim: true)
-                let safe = Tensor.where(isZero, Tensor(wrapping: 1.0), x)
-                let withoutZeros = g * y / safe
-                let atTheZero = Tensor.where(isZero, g * safe.prod(dims: axes, keepDim: true), Tensor(wrapping: 0.0))
-                let gradient = Tensor.where(zeroCount .== 0, withoutZeros,
-                                            Tensor.where(zeroCount .== 1, atTheZero, Tensor(wrapping: 0.0)))
-                return [gradient.expanded(to: inputShape)]
-            }
-        }
-        return result
-    }
+    public func prod(dims: [Int], keepDim: Bool = false) -> Tensor { reduce(.prod, dims: dims, keepDim: keepDim) }
 
     /// Product over one dimension.
     public func prod(dim: Int, keepDim: Bool = false) -> Tensor { prod(dims: [dim], keepDim: keepDim) }
@@ -200,44 +171,31 @@ extension Tensor {
 // MARK: - max, min, amax, amin, argmax, argmin
 
 extension Tensor {
-    /// amax/amin and the all-element max()/min(): the gradient is shared equally among ties.
-    private func extremum(isMax: Bool, dims: [Int], keepDim: Bool, op: String, allElements: Bool) -> Tensor {
-        let axes = reductionDims(dims, op: op)
-        checkNonEmpty(axes, op: op, allElements: allElements)
-        let result = reduced(isMax ? .max : .min, axes: axes, keepDim: keepDim)
-        if GraphRecorder.shouldRecord(self) {
-            let x = self, inputShape = shape
-            GraphRecorder.record(op, inputs: [x], outputs: [result], saved: [x], savesOutputs: true) { context in
-                let g = context.gradOutput.restoringReducedDims(axes, inputShape: inputShape, keepDim: keepDim)
-                let y = context.output.restoringReducedDims(axes, inputShape: inputShape, keepDim: keepDim)
-                let mask = withoutGrad { (x .== y).to(g.dtype) }
-                let ties = mask.sum(dims: axes, keepDim: true)
-                return [(g * mask / ties).expanded(to: inputShape)]
-            }
-        }
-        return result
-    }
-
     /// Maximum over `dims` (all when empty), without indices; the gradient is shared equally
     /// among tied maxima, as in PyTorch. NaN propagates.
     ///
     ///     x.amax(dims: [0, 1])
-    public func amax(dims: [Int] = [], keepDim: Bool = false) -> Tensor {
-        extremum(isMax: true, dims: dims, keepDim: keepDim, op: "amax", allElements: false)
-    }
+    public func amax(dims: [Int] = [], keepDim: Bool = false) -> Tensor { reduce(.amax, dims: dims, keepDim: keepDim) }
 
     /// Minimum over `dims` (all when empty), without indices; ties share the gradient.
-    public func amin(dims: [Int] = [], keepDim: Bool = false) -> Tensor {
-        extremum(isMax: false, dims: dims, keepDim: keepDim, op: "amin", allElements: false)
-    }
+    ///
+    ///     x.amin(dims: [1], keepDim: true)
+    public func amin(dims: [Int] = [], keepDim: Bool = false) -> Tensor { reduce(.amin, dims: dims, keepDim: keepDim) }
 
     /// The largest element, as a 0-d tensor; NaN if any element is NaN.
     ///
     ///     Tensor([1, 5, 3] as [Float]).max()   // 5
-    public func max() -> Tensor { extremum(isMax: true, dims: [], keepDim: false, op: "max()", allElements: true) }
+    public func max() -> Tensor { extremumOfAllElements(.amax, op: "max()") }
 
     /// The smallest element, as a 0-d tensor; NaN if any element is NaN.
-    public func min() -> Tensor { extremum(isMax: false, dims: [], keepDim: false, op: "min()", allElements: true) }
+    public func min() -> Tensor { extremumOfAllElements(.amin, op: "min()") }
+
+    /// max() and min(): amax and amin over every dim, with PyTorch's message for an empty tensor.
+    private func extremumOfAllElements(_ operation: ReductionOperation, op: String) -> Tensor {
+        let axes = reductionDims([], op: op)
+        checkNonEmpty(axes, op: op, allElements: true)
+        return reduce(operation, axes: axes, keepDim: false, nodeName: op)
+    }
 
     /// Maximum along `dim` with the index (int64) of its first occurrence; NaN counts as the maximum.
     /// The gradient flows to that index only.
@@ -296,15 +254,11 @@ extension Tensor {
     /// empty reduction.
     ///
     ///     (x .> 0).all(dims: [1])
-    public func all(dims: [Int], keepDim: Bool = false) -> Tensor {
-        reduced(.all, axes: reductionDims(dims, op: "all"), keepDim: keepDim)
-    }
+    public func all(dims: [Int], keepDim: Bool = false) -> Tensor { reduce(.allTrue, dims: dims, keepDim: keepDim) }
 
     /// True (bool) where any element over `dims` (all when empty) is non-zero; false for an
     /// empty reduction. NaN counts as true.
-    public func any(dims: [Int], keepDim: Bool = false) -> Tensor {
-        reduced(.any, axes: reductionDims(dims, op: "any"), keepDim: keepDim)
-    }
+    public func any(dims: [Int], keepDim: Bool = false) -> Tensor { reduce(.anyTrue, dims: dims, keepDim: keepDim) }
 
     /// `all` over one dimension.
     public func all(dim: Int, keepDim: Bool = false) -> Tensor { all(dims: [dim], keepDim: keepDim) }

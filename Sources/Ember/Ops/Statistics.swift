@@ -1,25 +1,15 @@
 import EmberKernels
 
-/// Statistics composed from the primitive reductions: mean, variance, std, norm, logsumexp.
-/// mean and variance are written in Tensor ops, so their gradients (of any order) come from
-/// sum's; norm (p = 2) and logsumexp have their own forward and backward for stability.
+/// Statistics: mean, variance, std, norm, logsumexp. mean, logsumexp and the p = 2 norm are
+/// `ReductionOperation`s (ReductionOperations.swift: forward and backward there, with their own
+/// backward rules for stability and to record one node); variance and std are written in Tensor
+/// ops, so their gradients (of any order) come from the pieces.
 extension Tensor {
-    private func requireFloatingPoint(_ op: String) {
-        emberPrecondition(dtype.isFloatingPoint, "\(op): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: \(dtype) (shape \(shape))")
-    }
-
-    /// Number of elements reduced over `axes`.
-    private func reducedCount(_ axes: [Int]) -> Int { axes.reduce(1) { $0 * shape[$1] } }
-
     /// Mean over `dims` (all when empty). Integer inputs are an error, as in PyTorch; the mean
     /// of an empty selection is NaN.
     ///
     ///     x.mean(dims: [0, 1], keepDim: true)
-    public func mean(dims: [Int], keepDim: Bool = false) -> Tensor {
-        requireFloatingPoint("mean()")
-        let axes = reductionDims(dims, op: "mean()")
-        return sum(dims: dims, keepDim: keepDim) / Double(reducedCount(axes))
-    }
+    public func mean(dims: [Int], keepDim: Bool = false) -> Tensor { reduce(.mean, dims: dims, keepDim: keepDim) }
 
     /// Mean over one dimension.
     public func mean(dim: Int, keepDim: Bool = false) -> Tensor { mean(dims: [dim], keepDim: keepDim) }
@@ -73,18 +63,7 @@ extension Tensor {
         if p == 1 { return abs().sum(dims: dims, keepDim: keepDim) }
         if p == .infinity { return abs().amax(dims: dims, keepDim: keepDim) }
         if p != 2 { return abs().pow(p).sum(dims: dims, keepDim: keepDim).pow(1 / p) }
-        let result = withoutGrad { reduced(.sumOfSquares, axes: axes, keepDim: keepDim).sqrt() }
-        if GraphRecorder.shouldRecord(self) {
-            let x = self, inputShape = shape
-            GraphRecorder.record("norm", inputs: [x], outputs: [result], saved: [x], savesOutputs: true) { context in
-                let g = context.gradOutput.restoringReducedDims(axes, inputShape: inputShape, keepDim: keepDim)
-                let y = context.output.restoringReducedDims(axes, inputShape: inputShape, keepDim: keepDim)
-                // x / ||x||, and 0 for the zero vector (where every x is 0 anyway).
-                let safe = Tensor.where(y .== 0, Tensor(wrapping: 1.0), y)
-                return [(g * x / safe).expanded(to: inputShape)]
-            }
-        }
-        return result
+        return reduce(.norm, axes: axes, keepDim: keepDim)
     }
 
     /// log(sum(exp(x))) over `dims` (all when empty), computed stably: the maximum is subtracted
@@ -92,37 +71,7 @@ extension Tensor {
     /// any +inf gives +inf. Integer inputs compute in the default float type.
     ///
     ///     logits.logsumexp(dims: [1])
-    public func logsumexp(dims: [Int], keepDim: Bool = false) -> Tensor {
-        let x = dtype.isIntegral ? withoutGrad { self.to(DType.defaultFloat) } : self
-        let axes = reductionDims(dims, op: "logsumexp()")
-        let result = withoutGrad {
-            // Fast path: reduced axes innermost in memory (the usual logits[..., classes] case)
-            // go straight to the fused row kernel, one pass with no temporaries.
-            let layout = ReductionLayout(x, axes: axes)
-            if layout.inner == 1 && (x.dtype == .float32 || x.dtype == .float64) {
-                let output = Tensor(uninitializedShape: reducedShape(axes, keepDim: keepDim), dtype: x.dtype)
-                if output.count > 0 {
-                    ReductionKernel.logSumExpRows(x.dtype, UnsafeRawPointer(layout.source.baseAddress), rows: layout.outer,
-                                                  n: layout.n, output.baseAddress)
-                }
-                return output
-            }
-            let maximum = x.reduced(.max, axes: axes, keepDim: true)
-            // Infinite maxima (all -inf, or a +inf) would give inf - inf; shift by 0 there instead.
-            let shift = Tensor.where(maximum.isFinite(), maximum, Tensor(wrapping: 0.0))
-            let total = (x - shift).exp().sum(dims: dims, keepDim: true).log() + shift
-            return keepDim ? total : total.reshaped(reducedShape(axes, keepDim: false))
-        }
-        if GraphRecorder.shouldRecord(x) {
-            let inputShape = shape
-            GraphRecorder.record("logsumexp", inputs: [x], outputs: [result], saved: [x], savesOutputs: true) { context in
-                let g = context.gradOutput.restoringReducedDims(axes, inputShape: inputShape, keepDim: keepDim)
-                let y = context.output.restoringReducedDims(axes, inputShape: inputShape, keepDim: keepDim)
-                return [g * (x - y).exp()]
-            }
-        }
-        return result
-    }
+    public func logsumexp(dims: [Int], keepDim: Bool = false) -> Tensor { reduce(.logsumexp, dims: dims, keepDim: keepDim) }
 
     /// logsumexp over one dimension.
     public func logsumexp(dim: Int, keepDim: Bool = false) -> Tensor { logsumexp(dims: [dim], keepDim: keepDim) }

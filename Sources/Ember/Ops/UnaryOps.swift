@@ -18,6 +18,11 @@ public final class UnaryOperation: Sendable, CustomStringConvertible {
 
     public var description: String { name }
 
+    /// Whether the op has a derivative (false for the piecewise-constant ones: floor, sign, …).
+    ///
+    ///     UnaryOperation.all.filter { !$0.isDifferentiable }.map(\.name)   // ["floor", "ceil", …]
+    public var isDifferentiable: Bool { derivative != nil }
+
     init(name: String, kernel: ember_unary_op, keepsIntegerType: Bool, saves: Saves,
          derivative: (@Sendable (Tensor, Tensor, Tensor, (Double, Double)) -> Tensor)?) {
         self.name = name

@@ -30,15 +30,40 @@ import Testing
         #expect(Functional.conv1d(line, weight: kernel).shape == [4, 6])
     }
 
-    @Test func gradcheckConv2d() {
-        let x = Self.random([2, 4, 5, 4], seed: 8).requiresGrad_()
-        let w = Self.random([4, 2, 3, 2], seed: 9).requiresGrad_()
-        let b = Self.random([4], seed: 10).requiresGrad_()
-        let conv: ([Tensor]) -> Tensor = { Functional.conv2d($0[0], weight: $0[1], bias: $0[2], stride: [2, 1], padding: [1, 0], dilation: [1, 2], groups: 2) }
-        let first = gradcheck(conv, inputs: [x, w, b])
-        #expect(first.passed, "\(first)")
-        let second = gradgradcheck(conv, inputs: [x, w, b])
-        #expect(second.passed, "\(second)")
+    /// One gradcheck per op, with respect to input, weight and bias.
+    static let gradcheckCases: [OperationGradcheck] = [
+        OperationGradcheck("conv2d", "stride, padding, dilation, groups", inputs: conv2dInputs, conv2d),
+        OperationGradcheck("conv1d", "stride, padding, dilation", inputs: {
+            [random([2, 2, 7], seed: 13).requiresGrad_(), random([3, 2, 3], seed: 14).requiresGrad_()]
+        }) { Functional.conv1d($0[0], weight: $0[1], stride: 2, padding: 1, dilation: 2) },
+        OperationGradcheck("convTranspose2d", "stride, padding, output padding, groups", inputs: convTranspose2dInputs,
+                           convTranspose2d),
+    ]
+
+    @Sendable static func conv2d(_ t: [Tensor]) -> Tensor {
+        Functional.conv2d(t[0], weight: t[1], bias: t[2], stride: [2, 1], padding: [1, 0], dilation: [1, 2], groups: 2)
+    }
+
+    @Sendable static func conv2dInputs() -> [Tensor] {
+        [random([2, 4, 5, 4], seed: 8).requiresGrad_(), random([4, 2, 3, 2], seed: 9).requiresGrad_(),
+         random([4], seed: 10).requiresGrad_()]
+    }
+
+    @Sendable static func convTranspose2d(_ t: [Tensor]) -> Tensor {
+        Functional.convTranspose2d(t[0], weight: t[1], bias: t[2], stride: 2, padding: 1, outputPadding: 1, groups: 2)
+    }
+
+    @Sendable static func convTranspose2dInputs() -> [Tensor] {
+        [random([1, 4, 3, 3], seed: 15).requiresGrad_(), random([4, 1, 3, 3], seed: 16).requiresGrad_(),
+         random([2], seed: 17).requiresGrad_()]
+    }
+
+    @Test(arguments: gradcheckCases)
+    func gradcheckFloat64(_ gradcheck: OperationGradcheck) { gradcheck.check() }
+
+    @Test func gradgradcheckConv2d() {
+        let result = gradgradcheck(Self.conv2d, inputs: Self.conv2dInputs())
+        #expect(result.passed, "\(result)")
     }
 
     @Test func gradgradcheckConv2dSame() {
@@ -48,19 +73,9 @@ import Testing
         #expect(result.passed, "\(result)")
     }
 
-    @Test func gradcheckConv1dAndTranspose() {
-        let x = Self.random([2, 2, 7], seed: 13).requiresGrad_(), w = Self.random([3, 2, 3], seed: 14).requiresGrad_()
-        let conv1d = gradcheck({ Functional.conv1d($0[0], weight: $0[1], stride: 2, padding: 1, dilation: 2) }, inputs: [x, w])
-        #expect(conv1d.passed, "\(conv1d)")
-        let t = Self.random([1, 4, 3, 3], seed: 15).requiresGrad_(), tw = Self.random([4, 1, 3, 3], seed: 16).requiresGrad_()
-        let tb = Self.random([2], seed: 17).requiresGrad_()
-        let transpose: ([Tensor]) -> Tensor = {
-            Functional.convTranspose2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1, outputPadding: 1, groups: 2)
-        }
-        let first = gradcheck(transpose, inputs: [t, tw, tb])
-        #expect(first.passed, "\(first)")
-        let second = gradgradcheck(transpose, inputs: [t, tw, tb])
-        #expect(second.passed, "\(second)")
+    @Test func gradgradcheckConvTranspose2d() {
+        let result = gradgradcheck(Self.convTranspose2d, inputs: Self.convTranspose2dInputs())
+        #expect(result.passed, "\(result)")
     }
 
     @Test func defaultInitialisationBounds() {
