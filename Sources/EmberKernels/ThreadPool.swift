@@ -1,10 +1,9 @@
+import CEmberKernels
 import Dispatch
 
-/// Splits loops across cores. Work runs on Dispatch's pool; a loop smaller than its grain
-/// runs inline on the calling thread so that tiny tensors pay nothing for threading.
-///
-/// Rejected alternative: a hand-written pthread pool. `concurrentPerform` already keeps one
-/// worker per core and costs a few microseconds per call, far below the grain sizes used here.
+/// Splits loops across cores. A loop smaller than its grain runs inline on the calling thread,
+/// so tiny tensors pay nothing for threading; larger ones run chunk 0 on the caller and chunk
+/// `c` on worker `c` of `WorkerPool.shared`.
 public enum ParallelLoop {
     nonisolated(unsafe) private static var configuredThreads = ProcessInfoLite.activeProcessorCount
 
@@ -15,7 +14,8 @@ public enum ParallelLoop {
     }
 
     /// Calls `body` on disjoint chunks covering `0..<count`, in parallel when the work
-    /// exceeds `grain` items per thread. Chunks are contiguous and at least `grain` long.
+    /// exceeds `grain` items. Chunks are contiguous, of near-equal length, and there are at most
+    /// `threadCount` of them and at most ⌈count / grain⌉.
     ///
     ///     ParallelLoop.run(count: n, grain: 32_768) { range in kernel(range) }
     @inlinable
@@ -31,22 +31,178 @@ public enum ParallelLoop {
             return
         }
         withoutActuallyEscaping(body) { body in
-            let box = UnsafeSendableClosure(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let start = count * chunk / chunks
-                let end = count * (chunk + 1) / chunks
-                box.body(start..<end)
+            WorkerPool.shared.run(chunks: chunks) { chunk in
+                body(count * chunk / chunks..<count * (chunk + 1) / chunks)
             }
         }
     }
 }
 
-/// Carries a non-Sendable closure into `concurrentPerform`. Safe because each chunk works on a
-/// disjoint range and the call does not return before every chunk has finished.
+/// Persistent worker threads for `ParallelLoop`.
+///
+/// Why not `DispatchQueue.concurrentPerform` (used before): Dispatch wakes a worker per call
+/// (about 11 µs median on the 2-core VM, with spikes) and hands chunks to whichever thread asks
+/// first, so a chunk lands on a different core from one call to the next and its data is cold
+/// there. Here worker `c` always runs chunk `c` (the caller runs chunk 0), and an idle worker
+/// spins for `spinNanoseconds` before it sleeps, so back-to-back loops (a training step's ops)
+/// start in well under a microsecond, as OpenMP's spinning workers do for PyTorch.
+///
+/// One loop at a time owns the pool. A loop started while it is busy (from another thread, or
+/// nested inside a chunk) runs on Dispatch instead, so concurrent callers never wait on each
+/// other and never deadlock.
 @usableFromInline
-struct UnsafeSendableClosure: @unchecked Sendable {
-    @usableFromInline let body: (Range<Int>) -> Void
-    @usableFromInline init(_ body: @escaping (Range<Int>) -> Void) { self.body = body }
+final class WorkerPool: @unchecked Sendable {
+    @usableFromInline static let shared = WorkerPool()
+
+    /// How long an idle worker spins before sleeping: long enough to bridge the gap between
+    /// the ops of a step, short enough not to steal a core from other processes for long.
+    static let spinNanoseconds: UInt64 = 200_000
+
+    /// Atomic words (C `__atomic` operations), each on its own cache line: [0] the job word,
+    /// `sequence << 16 | chunks`, stored once per job; [8] workers still running the job; [16]
+    /// 1 while a caller owns the pool. The chunk count travels in the job word so that a worker
+    /// that wakes late reads the count of the job it woke for, never a later one's.
+    private let words: UnsafeMutablePointer<Int64>
+    private var jobWord: UnsafeMutablePointer<Int64> { words }
+    private var remaining: UnsafeMutablePointer<Int64> { words + 8 }
+    private var owned: UnsafeMutablePointer<Int64> { words + 16 }
+    private static let chunkBits: Int64 = 16
+
+    /// The job's closure: written by the owner before it stores the job word, read by the
+    /// workers that have a chunk in it, which the owner waits for before the next job.
+    @exclusivity(unchecked) private var body: UnsafeSendableChunkBody?
+
+    /// Sleeping workers wait on `wakeUp` under `mutex`.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wakeUp = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var sleepers = 0
+    /// Workers started so far (worker indices 1...workerCount); only the owner starts more.
+    private var workerCount = 0
+
+    private init() {
+        words = .allocate(capacity: 24)
+        words.initialize(repeating: 0, count: 24)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wakeUp, nil)
+    }
+
+    /// Runs `body(c)` for every `c` in `0..<chunks`, chunk 0 on the calling thread, and returns
+    /// when all have finished.
+    @usableFromInline
+    func run(chunks: Int, _ body: @escaping (Int) -> Void) {
+        // Take the pool, or fall back to Dispatch when another loop has it.
+        guard ember_atomic_add(owned, 1) == 1 else {
+            ember_atomic_add(owned, -1)
+            let box = UnsafeSendableChunkBody(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { box.body($0) }
+            return
+        }
+        precondition(chunks < 1 << Self.chunkBits, "ParallelLoop: too many chunks (\(chunks))")
+        while workerCount < chunks - 1 { startWorker(index: workerCount + 1) }
+        self.body = UnsafeSendableChunkBody(body)
+        ember_atomic_store(remaining, Int64(chunks - 1))
+        let sequence = (ember_atomic_load(jobWord) >> Self.chunkBits) + 1
+        ember_atomic_store(jobWord, sequence << Self.chunkBits | Int64(chunks))
+        pthread_mutex_lock(mutex)
+        if sleepers > 0 { pthread_cond_broadcast(wakeUp) }
+        pthread_mutex_unlock(mutex)
+
+        body(0)
+        var spins = 0
+        while ember_atomic_load(remaining) > 0 {
+            // A worker that lost its core (another process) may take a while: let it have ours.
+            spins += 1
+            if spins < 100_000 { ember_spin_pause() } else { sched_yield() }
+        }
+        self.body = nil
+        ember_atomic_add(owned, -1)
+    }
+
+    private func startWorker(index: Int) {
+        // The worker waits for the job after the current one, even if it starts running only
+        // after the owner has published that job (reading the word itself then would skip it).
+        let context = Unmanaged.passRetained(
+            WorkerContext(pool: self, index: index, lastSeenJob: ember_atomic_load(jobWord))).toOpaque()
+        // pthread_t is an integer on Linux and an optional pointer on Darwin.
+        #if canImport(Darwin)
+        var thread: pthread_t?
+        #else
+        var thread = pthread_t()
+        #endif
+        let started = pthread_create(&thread, nil, { raw in
+            let argument: UnsafeMutableRawPointer? = raw   // optional on Linux, not on Darwin
+            let context = Unmanaged<WorkerContext>.fromOpaque(argument!).takeRetainedValue()
+            context.pool.workerLoop(index: context.index, lastSeenJob: context.lastSeenJob)
+        }, context)
+        precondition(started == 0, "Ember: cannot start a worker thread (pthread_create: \(started))")
+        #if canImport(Darwin)
+        pthread_detach(thread!)
+        #else
+        pthread_detach(thread)
+        #endif
+        workerCount = index
+    }
+
+    /// Waits for each new job and runs its chunk, if the job has one for this worker.
+    private func workerLoop(index: Int, lastSeenJob: Int64) -> Never {
+        var seen = lastSeenJob
+        while true {
+            seen = waitForJob(after: seen)
+            let chunks = Int(seen & (1 << Self.chunkBits - 1))
+            if index < chunks {
+                runChunk(index)
+                ember_atomic_add(remaining, -1)
+            }
+        }
+    }
+
+    /// Runs one chunk of the current job. Not inlined, so that every reference this thread took
+    /// to the job's closure is released before the owner learns the chunk is done: the owner's
+    /// closure is non-escaping (`withoutActuallyEscaping`), and Swift checks that on return.
+    @inline(never)
+    private func runChunk(_ index: Int) {
+        body?.body(index)
+    }
+
+    /// Spins, then sleeps, until the job word moves past `seen`; returns the new job word.
+    private func waitForJob(after seen: Int64) -> Int64 {
+        let spinUntil = DispatchTime.now().uptimeNanoseconds + Self.spinNanoseconds
+        var spins = 0
+        while true {
+            let current = ember_atomic_load(jobWord)
+            if current != seen { return current }
+            spins += 1
+            if spins & 255 != 0 {
+                ember_spin_pause()
+                continue
+            }
+            if DispatchTime.now().uptimeNanoseconds < spinUntil { continue }
+            pthread_mutex_lock(mutex)
+            sleepers += 1
+            while ember_atomic_load(jobWord) == seen { pthread_cond_wait(wakeUp, mutex) }
+            sleepers -= 1
+            pthread_mutex_unlock(mutex)
+        }
+    }
+}
+
+/// What a worker thread starts with.
+private final class WorkerContext {
+    let pool: WorkerPool
+    let index: Int
+    let lastSeenJob: Int64
+    init(pool: WorkerPool, index: Int, lastSeenJob: Int64) {
+        self.pool = pool
+        self.index = index
+        self.lastSeenJob = lastSeenJob
+    }
+}
+
+/// Carries a non-Sendable chunk closure to the workers. Safe because each chunk works on a
+/// disjoint range and the call does not return before every chunk has finished.
+struct UnsafeSendableChunkBody: @unchecked Sendable {
+    let body: (Int) -> Void
+    init(_ body: @escaping (Int) -> Void) { self.body = body }
 }
 
 /// The number of cores, read without Foundation so that the kernel layer stays small.

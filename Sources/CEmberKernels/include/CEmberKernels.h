@@ -9,5 +9,6 @@
 #include "ember_conv.h"
 #include "ember_compress.h"
 #include "ember_recurrent.h"
+#include "ember_atomic.h"
 
 #endif

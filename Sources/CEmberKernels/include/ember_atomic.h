@@ -1,0 +1,27 @@
+// Atomic operations for the Swift thread pool (EmberKernels/ThreadPool.swift). Swift's own
+// `Atomic` needs macOS 15 on Apple platforms; these compile everywhere the C target does.
+// Every operation is sequentially consistent: the pool publishes a job with one store and
+// workers read it after one load, so the simplest ordering costs nothing measurable.
+#ifndef EMBER_ATOMIC_H
+#define EMBER_ATOMIC_H
+#include <stdint.h>
+
+static inline int64_t ember_atomic_load(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+
+static inline void ember_atomic_store(int64_t *p, int64_t value) { __atomic_store_n(p, value, __ATOMIC_SEQ_CST); }
+
+/// Adds `delta` and returns the new value.
+static inline int64_t ember_atomic_add(int64_t *p, int64_t delta) {
+    return __atomic_add_fetch(p, delta, __ATOMIC_SEQ_CST);
+}
+
+/// Tells the core that this is a spin-wait loop (x86 `pause`, arm64 `yield`).
+static inline void ember_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+#endif
