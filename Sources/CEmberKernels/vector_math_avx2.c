@@ -1,5 +1,7 @@
 // AVX2+FMA float32 math: exp, log, tanh, erf and the activations built from them, eight lanes
 // at a time. Chosen at run time by vector_math.c when `ember_cpu_level() >= 1`.
+// vector_math_neon.c is the same code for aarch64, operation for operation (same bits): a change
+// here belongs there too, and scripts/check-arm64.sh compares the two.
 //
 // Accuracy target: within 2-3 ulp of the correctly rounded result over the whole float range,
 // including denormal inputs and outputs. Edge behaviour (NaN, infinities, signed zeros,
