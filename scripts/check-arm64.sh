@@ -45,27 +45,29 @@ cross_ready() {
 find_qemu() { qemu=$(command -v qemu-aarch64 || command -v qemu-aarch64-static || true); [[ -n "$qemu" ]]; }
 
 install_cross_tools() {
-    local sudo=""
+    local sudo=()
     if [[ $(id -u) -ne 0 ]]; then
         sudo -n true 2>/dev/null || return 1
-        sudo="sudo -n"
+        sudo=(sudo -n)
     fi
     command -v apt-get >/dev/null 2>&1 || return 1
-    local libgcc
+    # Bounded, like the OpenBLAS step of .ci/run: a network that drops packets must not hang CI.
+    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive timeout 300 apt-get)
     # The cross libgcc is versioned (libgcc-12-dev-arm64-cross on Debian 12); take the newest.
-    libgcc=$(apt-cache search --names-only '^libgcc-[0-9]+-dev-arm64-cross$' 2>/dev/null | cut -d' ' -f1 | sort -V | tail -n 1)
+    newest_libgcc() {
+        apt-cache search --names-only '^libgcc-[0-9]+-dev-arm64-cross$' 2>/dev/null | cut -d' ' -f1 | sort -V | tail -n 1
+    }
+    local libgcc
+    libgcc=$(newest_libgcc)
     if [[ -z "$libgcc" ]]; then
-        $sudo apt-get update -qq >"$build/apt.log" 2>&1 || return 1
-        libgcc=$(apt-cache search --names-only '^libgcc-[0-9]+-dev-arm64-cross$' | cut -d' ' -f1 | sort -V | tail -n 1)
+        "${apt[@]}" update -qq >"$build/apt.log" 2>&1 || return 1
+        libgcc=$(newest_libgcc)
         [[ -n "$libgcc" ]] || return 1
     fi
-    local packages=(qemu-user libc6-dev-arm64-cross "$libgcc")
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" \
-        >>"$build/apt.log" 2>&1 && return 0
+    local install=("${apt[@]}" install -y -qq --no-install-recommends qemu-user libc6-dev-arm64-cross "$libgcc")
+    "${install[@]}" >>"$build/apt.log" 2>&1 && return 0
     # Stale package lists: refresh once and retry.
-    $sudo apt-get update -qq >>"$build/apt.log" 2>&1 &&
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" \
-            >>"$build/apt.log" 2>&1
+    "${apt[@]}" update -qq >>"$build/apt.log" 2>&1 && "${install[@]}" >>"$build/apt.log" 2>&1
 }
 
 case "$host" in
