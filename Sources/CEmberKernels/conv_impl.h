@@ -131,7 +131,11 @@ void CONCAT(ember_col2im_, SUFFIX)(const SCALAR *columns, int64_t column_stride,
     }
 
 EMBER_MAX_ROW_VARIANT(max_row_generic_, )
+// x86_64 only: elsewhere the baseline copy is the only one (on aarch64 it is already NEON), and
+// an avx2 target attribute makes clang warn that it ignores the feature.
+#if defined(__x86_64__)
 EMBER_MAX_ROW_VARIANT(max_row_avx2_, __attribute__((target("avx2,fma"))))
+#endif
 #undef EMBER_MAX_ROW_VARIANT
 #undef EMBER_MAX_ROW_BODY
 
@@ -145,7 +149,10 @@ void CONCAT(ember_max_pool2d_, SUFFIX)(const SCALAR *input, const ember_window_g
     const int64_t h = g->height, w = g->width, oh = g->out_height, ow = g->out_width;
     const int64_t sw = g->stride_w, dw = g->dilation_w;
     void (*max_row)(const SCALAR *restrict, int64_t, int64_t, int64_t, SCALAR *restrict, int64_t *restrict) =
-        ember_cpu_level() >= 1 ? CONCAT(max_row_avx2_, SUFFIX) : CONCAT(max_row_generic_, SUFFIX);
+#if defined(__x86_64__)
+        ember_cpu_level() >= 1 ? CONCAT(max_row_avx2_, SUFFIX) :
+#endif
+        CONCAT(max_row_generic_, SUFFIX);
     for (int64_t p = plane_begin; p < plane_end; p++) {
         const SCALAR *image = input + p * h * w;
         for (int64_t oy = 0; oy < oh; oy++) {

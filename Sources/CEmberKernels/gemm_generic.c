@@ -1,5 +1,6 @@
-// Portable variant of the GEMM kernels (any CPU, arm64 included), and the entry points that
-// route each call to the variant its configuration names.
+// Portable variant of the GEMM kernels (any CPU), and the entry points that route each call to
+// the variant its configuration names (gemm_avx2.c, gemm_avx512.c on x86_64; gemm_neon.c on
+// aarch64, where this portable one runs only when a test forces level 0).
 //
 // The portable micro-kernel is plain C over a small accumulator array; clang keeps it in
 // vector registers (SSE2 on x86_64, NEON on arm64). 4 x 8 floats and 4 x 4 doubles are 8
@@ -70,7 +71,11 @@ DEFINE_PORTABLE_SMALL(double, f64, GEMM_SMALL_MR_F64, GEMM_SMALL_NR_F64)
 
 static int usable_level(int level) {
     const int best = ember_cpu_level();
+#if defined(__aarch64__)
+    return level == 0 ? 0 : best; // 3 (NEON) is the only other level here; 1 and 2 are x86's
+#else
     return level < 0 || level > best ? best : level;
+#endif
 }
 
 // Blocking {variant, mr, nr, mc, kc, nc}: a kc x nr micro-panel of B stays in the 32 KiB L1
@@ -79,11 +84,17 @@ static int usable_level(int level) {
 // nc panel of B sits in the shared L3. The AVX2 float values were measured on a Zen 3 (EPYC)
 // against kc 384/512 and mc 72/336: kc 256 / mc 168 was best, within the noise of a shared VM.
 // The AVX-512 values follow the same cache arithmetic and have not been measured.
+// NEON (8 x 12 floats, 8 x 6 doubles: 48-byte rows for both) assumes the smallest common ARMv8
+// caches, a 32 KiB L1 (Cortex-A72; Neoverse N1 and Apple cores have 64-128 KiB) and a 1 MiB L2:
+// kc 256 keeps the B micro-panel (12 KiB) and the A micro-panel (8 KiB floats, 16 KiB doubles)
+// in L1, and mc 192 / 96 makes the packed A block 192 KiB. Not measured: no ARM machine here.
 ember_gemm_config ember_gemm_config_f32(int level) {
     switch (usable_level(level)) {
 #if defined(__x86_64__)
     case 2: return (ember_gemm_config){2, 12, 32, 288, 192, 4096};
     case 1: return (ember_gemm_config){1, 6, 16, 168, 256, 4080};
+#elif defined(__aarch64__)
+    case 3: return (ember_gemm_config){3, 8, 12, 192, 256, 4092};
 #endif
     default: return (ember_gemm_config){0, GEMM_MR_F32, GEMM_NR_F32, 128, 256, 4096};
     }
@@ -94,6 +105,8 @@ ember_gemm_config ember_gemm_config_f64(int level) {
 #if defined(__x86_64__)
     case 2: return (ember_gemm_config){2, 12, 16, 144, 192, 2048};
     case 1: return (ember_gemm_config){1, 6, 8, 96, 256, 2040};
+#elif defined(__aarch64__)
+    case 3: return (ember_gemm_config){3, 8, 6, 96, 256, 2046};
 #endif
     default: return (ember_gemm_config){0, GEMM_MR_F64, GEMM_NR_F64, 64, 256, 2048};
     }
@@ -106,6 +119,12 @@ ember_gemm_config ember_gemm_config_f64(int level) {
     switch ((config).variant) {                                                                      \
     case 2: name##_avx512 args; return;                                                              \
     case 1: name##_avx2 args; return;                                                                \
+    default: name##_generic args; return;                                                            \
+    }
+#elif defined(__aarch64__)
+#define GEMM_DISPATCH(config, name, args)                                                            \
+    switch ((config).variant) {                                                                      \
+    case 3: name##_neon args; return;                                                                \
     default: name##_generic args; return;                                                            \
     }
 #else
@@ -121,6 +140,8 @@ ember_gemm_config ember_gemm_config_f64(int level) {
     case 1: name##_avx2 args; return;                                                                \
     default: name##_generic args; return;                                                            \
     }
+#elif defined(__aarch64__)
+#define GEMM_DISPATCH_SMALL(config, name, args) GEMM_DISPATCH(config, name, args)
 #else
 #define GEMM_DISPATCH_SMALL(config, name, args) name##_generic args;
 #endif

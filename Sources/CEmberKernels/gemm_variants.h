@@ -19,5 +19,11 @@ void ember_gemm_small_f64_avx2(int64_t, int64_t, int64_t, double, const double *
                                const double *, int64_t, double, double *, int64_t);
 GEMM_DECLARE_VARIANT(float, f32, avx512)
 GEMM_DECLARE_VARIANT(double, f64, avx512)
+GEMM_DECLARE_VARIANT(float, f32, neon)
+GEMM_DECLARE_VARIANT(double, f64, neon)
+void ember_gemm_small_f32_neon(int64_t, int64_t, int64_t, float, const float *, int64_t, int64_t,
+                               const float *, int64_t, float, float *, int64_t);
+void ember_gemm_small_f64_neon(int64_t, int64_t, int64_t, double, const double *, int64_t, int64_t,
+                               const double *, int64_t, double, double *, int64_t);
 
 #endif

@@ -1,6 +1,7 @@
 // Fused LSTM cell pointwise kernels (ember_recurrent.h). The float32 forward runs the AVX2
-// sigmoid/tanh of vector_math_avx2.c when the CPU has them, so it gives the same values as the
-// unfused ops; otherwise (and for float64) the scalar formulas of unary_impl.h:
+// sigmoid/tanh of vector_math_avx2.c when the CPU has them (the NEON ones of vector_math_neon.c
+// on aarch64), so it gives the same values as the unfused ops; otherwise (and for float64) the
+// scalar formulas of unary_impl.h:
 // sigmoid(v) = 1 / (1 + exp(-v)), tanh from libm. Products are rounded one at a time
 // (f * c_prev and i * g separately, then added), as the unfused ops round them.
 #include <math.h>
@@ -58,6 +59,11 @@ void ember_lstm_cell_forward(ember_dtype dtype, const void *input_gates, const v
 #if defined(__x86_64__)
     if (ember_cpu_level() >= 1) {
         ember_lstm_cell_forward_f32_avx2(input_gates, hidden_gates, c_prev, h, c, saved, rows, hidden);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (ember_cpu_level() == 3) {
+        ember_lstm_cell_forward_f32_neon(input_gates, hidden_gates, c_prev, h, c, saved, rows, hidden);
         return;
     }
 #endif

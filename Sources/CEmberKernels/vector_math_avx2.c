@@ -1,5 +1,7 @@
 // AVX2+FMA float32 math: exp, log, tanh, erf and the activations built from them, eight lanes
 // at a time. Chosen at run time by vector_math.c when `ember_cpu_level() >= 1`.
+// vector_math_neon.c is the same code for aarch64, operation for operation (same bits): a change
+// here belongs there too, and scripts/check-arm64.sh compares the two.
 //
 // Accuracy target: within 2-3 ulp of the correctly rounded result over the whole float range,
 // including denormal inputs and outputs. Edge behaviour (NaN, infinities, signed zeros,
@@ -212,8 +214,10 @@ static inline V tanh_v(V x) {
     // Otherwise 1 - 2 / (e^2|x| + 1), which is >= 1/2 so the subtraction loses nothing;
     // e^2|x| = inf gives exactly 1.
     V large = SUB(C(1.0f), DIV(C(2.0f), ADD(exp_clamped(ADD(a, a)), C(1.0f))));
-    large = _mm256_or_ps(large, sign_bit(x));
-    return keep_nan(SELECT(LT(a, C(0.5493f)), small, large), x);
+    // Both branches take the sign of x: `large` is positive, and `small` already has it except
+    // at x = -0, where x + x^3 P rounds to +0.
+    V y = _mm256_or_ps(SELECT(LT(a, C(0.5493f)), small, large), sign_bit(x));
+    return keep_nan(y, x);
 }
 
 static inline V sigmoid_v(V x) {
@@ -303,8 +307,9 @@ static inline V erf_v(V x) {
     q = FMA(q, x2, C(-0.376126379f));
     V small = FMA(x, C(1.12837923f), MUL(x, FMA(q, x2, C(-5.86353828e-08f))));
     V large = SUB(C(1.0f), erfc_large(MAX(MIN(a, C(10.5f)), C(0.5f))));
-    large = _mm256_or_ps(large, sign_bit(x));
-    return keep_nan(SELECT(LT(a, C(0.5f)), small, large), x);
+    // The sign of x for both branches (`small` alone would turn -0 into +0, as in tanh).
+    V y = _mm256_or_ps(SELECT(LT(a, C(0.5f)), small, large), sign_bit(x));
+    return keep_nan(y, x);
 }
 
 static inline V gelu_v(V x) {

@@ -11,6 +11,13 @@ int ember_unary_f32_avx2(ember_unary_op op, const float *x, float *y, int64_t n,
 /// AVX2+FMA float32 forward of the fused LSTM cell (ember_recurrent.h); `hg` and `saved` may be NULL.
 void ember_lstm_cell_forward_f32_avx2(const float *ig, const float *hg, const float *cp, float *h, float *c,
                                       float *saved, int64_t rows, int64_t H);
+#elif defined(__aarch64__)
+/// NEON variant of `ember_unary_f32_vector` (vector_math_neon.c), for `ember_cpu_level() == 3`;
+/// the same operations as the AVX2 one, with the same results.
+int ember_unary_f32_neon(ember_unary_op op, const float *x, float *y, int64_t n, double p0, double p1);
+/// NEON float32 forward of the fused LSTM cell, as `ember_lstm_cell_forward_f32_avx2`.
+void ember_lstm_cell_forward_f32_neon(const float *ig, const float *hg, const float *cp, float *h, float *c,
+                                      float *saved, int64_t rows, int64_t H);
 #endif
 
 #endif

@@ -20,7 +20,7 @@
 
 /// The kernels chosen for one call and their blocking parameters, in elements.
 typedef struct {
-    int32_t variant; ///< instruction-set level of the kernels: 0 generic, 1 AVX2+FMA, 2 AVX-512
+    int32_t variant; ///< instruction-set level: 0 generic, 1 AVX2+FMA, 2 AVX-512, 3 NEON (aarch64)
     int32_t mr;      ///< micro-tile rows (rows of C per register block)
     int32_t nr;      ///< micro-tile columns (contiguous columns of C per register block)
     int32_t mc;      ///< rows of A packed at once (a multiple of mr; the packed block stays in L2)
@@ -28,9 +28,10 @@ typedef struct {
     int32_t nc;      ///< columns of B packed at once (the packed panel stays in L3)
 } ember_gemm_config;
 
-/// The kernels of instruction-set `level` (0 generic, 1 AVX2+FMA, 2 AVX-512) and their blocking.
-/// A level above `ember_cpu_level()`, or a negative one, means `ember_cpu_level()`: pass -1 for
-/// the best kernels of this machine; tests pass 0 to check the portable kernels.
+/// The kernels of instruction-set `level` (0 generic, 1 AVX2+FMA, 2 AVX-512, 3 NEON) and their
+/// blocking. A level this machine lacks (above `ember_cpu_level()`, 1 and 2 on aarch64), or a
+/// negative one, means `ember_cpu_level()`: pass -1 for the best kernels of this machine; tests
+/// pass 0 to check the portable kernels.
 ember_gemm_config ember_gemm_config_f32(int level);
 ember_gemm_config ember_gemm_config_f64(int level);
 
@@ -73,8 +74,8 @@ void ember_gemm_direct_f64(ember_gemm_config config, int64_t m, int64_t n, int64
 
 /// The whole product without packing for small and short ones whose B has unit column stride
 /// (element (p, j) at b[p * b_row_stride + j]): register tiles of C (6 x 16 floats / 6 x 8 doubles
-/// with AVX2, also on AVX-512 machines) accumulate broadcasts of A times rows of B loaded in
-/// place. A may have any strides. Same contract as `ember_gemm_direct_*` otherwise (k == 0 gives
+/// with AVX2, also on AVX-512 machines, and with NEON) accumulate broadcasts of A times rows of B
+/// loaded in place. A may have any strides. Same contract as `ember_gemm_direct_*` otherwise (k == 0 gives
 /// beta * C; beta == 0 never reads C); only the configuration's variant matters.
 void ember_gemm_small_f32(ember_gemm_config config, int64_t m, int64_t n, int64_t k, float alpha,
                           const float *a, int64_t a_row_stride, int64_t a_column_stride,

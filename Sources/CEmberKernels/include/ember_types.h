@@ -19,10 +19,12 @@ typedef enum {
 /// The most dimensions a strided kernel accepts (PyTorch allows 64; 25 is plenty here).
 #define EMBER_MAX_DIMS 25
 
-/// Instruction-set level picked once at run time: 0 generic C, 1 AVX2+FMA, 2 AVX-512.
+/// Instruction-set level picked once at run time: 0 generic C, 1 AVX2+FMA, 2 AVX-512 (x86_64),
+/// 3 NEON (aarch64, where it is always there).
 int ember_cpu_level(void);
 
-/// Overrides the detected level (for tests that compare variants); -1 restores detection.
+/// Overrides the detected level (for tests that compare variants); -1 restores detection, and so
+/// does a level this machine does not have (0 always exists).
 void ember_set_cpu_level(int level);
 
 /// Conversions between float and the 16-bit storage types (round to nearest even).
