@@ -3,7 +3,9 @@ import Dispatch
 
 /// Splits loops across cores. A loop smaller than its grain runs inline on the calling thread,
 /// so tiny tensors pay nothing for threading; larger ones run chunk 0 on the caller and chunk
-/// `c` on worker `c` of `WorkerPool.shared`.
+/// `c` on worker `c` of `WorkerPool.shared`. A loop started inside a chunk of another (a GEMM
+/// inside a per-image convolution chunk) runs inline, as OpenMP does by default: the cores are
+/// already busy with the outer loop.
 public enum ParallelLoop {
     nonisolated(unsafe) private static var configuredThreads = ProcessInfoLite.activeProcessorCount
 
@@ -21,7 +23,7 @@ public enum ParallelLoop {
     @inlinable
     public static func run(count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
         let threads = threadCount
-        if threads <= 1 || count <= grain {
+        if threads <= 1 || count <= grain || ember_parallel_region_depth() > 0 {
             if count > 0 { body(0..<count) }
             return
         }
@@ -47,9 +49,9 @@ public enum ParallelLoop {
 /// spins for `spinNanoseconds` before it sleeps, so back-to-back loops (a training step's ops)
 /// start in well under a microsecond, as OpenMP's spinning workers do for PyTorch.
 ///
-/// One loop at a time owns the pool. A loop started while it is busy (from another thread, or
-/// nested inside a chunk) runs on Dispatch instead, so concurrent callers never wait on each
-/// other and never deadlock.
+/// One loop at a time owns the pool. A loop started while it is busy from another thread runs
+/// on Dispatch instead, so concurrent callers never wait on each other and never deadlock
+/// (loops nested inside a chunk never get here: `ParallelLoop.run` runs them inline).
 @usableFromInline
 final class WorkerPool: @unchecked Sendable {
     @usableFromInline static let shared = WorkerPool()
@@ -94,7 +96,11 @@ final class WorkerPool: @unchecked Sendable {
         guard ember_atomic_add(owned, 1) == 1 else {
             ember_atomic_add(owned, -1)
             let box = UnsafeSendableChunkBody(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { box.body($0) }
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                ember_parallel_region_enter()
+                box.body(chunk)
+                ember_parallel_region_leave()
+            }
             return
         }
         precondition(chunks < 1 << Self.chunkBits, "ParallelLoop: too many chunks (\(chunks))")
@@ -107,7 +113,9 @@ final class WorkerPool: @unchecked Sendable {
         if sleepers > 0 { pthread_cond_broadcast(wakeUp) }
         pthread_mutex_unlock(mutex)
 
+        ember_parallel_region_enter()
         body(0)
+        ember_parallel_region_leave()
         var spins = 0
         while ember_atomic_load(remaining) > 0 {
             // A worker that lost its core (another process) may take a while: let it have ours.
@@ -145,6 +153,7 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Waits for each new job and runs its chunk, if the job has one for this worker.
     private func workerLoop(index: Int, lastSeenJob: Int64) -> Never {
+        ember_parallel_region_enter()   // a worker only ever runs chunks
         var seen = lastSeenJob
         while true {
             seen = waitForJob(after: seen)

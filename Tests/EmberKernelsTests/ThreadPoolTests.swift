@@ -34,7 +34,7 @@ struct ThreadPoolTests {
         #expect(Self.checkJobs(calls: 3000, maxChunks: 5, seed: 0) == 0)
     }
 
-    @Test("loops from several threads at once, and nested loops, fall back without losing chunks")
+    @Test("loops from several threads at once fall back to Dispatch, nested loops run inline, no chunk is lost")
     func concurrentAndNestedLoops() {
         let perThread = UnsafeMutablePointer<Int64>.allocate(capacity: 4)
         perThread.initialize(repeating: -1, count: 4)
@@ -46,14 +46,19 @@ struct ThreadPoolTests {
         }
         #expect((0..<4).map { perThread[$0] } == [0, 0, 0, 0])
 
-        // A loop inside a chunk finds the pool owned and runs on Dispatch.
-        let total = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
-        total.initialize(to: 0)
-        defer { total.deallocate() }
+        // A loop inside a chunk runs inline: one call with the whole range, on every chunk.
+        let counters = UnsafeMutablePointer<Int64>.allocate(capacity: 2)
+        counters.initialize(repeating: 0, count: 2)
+        defer { counters.deallocate() }
         WorkerPool.shared.run(chunks: 3) { _ in
-            ParallelLoop.run(count: 1000, grain: 1) { range in ember_atomic_add(total, Int64(range.count)) }
+            ParallelLoop.run(count: 1000, grain: 1) { range in
+                ember_atomic_add(counters, Int64(range.count))
+                ember_atomic_add(counters + 1, 1)
+            }
         }
-        #expect(ember_atomic_load(total) == 3000)
+        #expect(ember_atomic_load(counters) == 3000)
+        #expect(ember_atomic_load(counters + 1) == 3)
+        #expect(ember_parallel_region_depth() == 0)
     }
 
     @Test("ParallelLoop covers the range once, in at most min(threads, count / grain) chunks")

@@ -1,4 +1,5 @@
-// Atomic operations for the Swift thread pool (EmberKernels/ThreadPool.swift). Swift's own
+// Atomic operations and the parallel-region depth for the Swift thread pool
+// (EmberKernels/ThreadPool.swift). Swift's own
 // `Atomic` needs macOS 15 on Apple platforms; these compile everywhere the C target does.
 // Every operation is sequentially consistent: the pool publishes a job with one store and
 // workers read it after one load, so the simplest ordering costs nothing measurable.
@@ -21,7 +22,19 @@ static inline void ember_spin_pause(void) {
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
+/// How many parallel-loop chunks the calling thread is inside (0: none). `ParallelLoop.run`
+/// runs a loop inline when this is non-zero, so nested loops never oversubscribe the cores.
+int ember_parallel_region_depth(void);
+void ember_parallel_region_enter(void);
+void ember_parallel_region_leave(void);
+
 #endif
 }
+
+/// How many parallel-loop chunks the calling thread is inside (0: none). `ParallelLoop.run`
+/// runs a loop inline when this is non-zero, so nested loops never oversubscribe the cores.
+int ember_parallel_region_depth(void);
+void ember_parallel_region_enter(void);
+void ember_parallel_region_leave(void);
 
 #endif
