@@ -1,9 +1,10 @@
 // Vectorised float32 transcendental and activation functions: the dispatcher.
 // `ember_unary_f32` (unary.c) calls this first; a return of 0 means "not handled here", and
-// the scalar libm loop in unary_impl.h runs instead. The AVX2+FMA kernels live in
-// vector_math_avx2.c and are chosen at run time from CPUID, so the package needs no flags;
-// AVX-512 machines take the AVX2 variant, which is within a few percent for these memory-bound
-// loops. On aarch64 the NEON kernels of vector_math_neon.c run (NEON is always there).
+// the scalar libm loop in unary_impl.h runs instead. The kernels are written once in
+// vector_math_impl.h; the AVX2+FMA variant (vector_math_avx2.c) is chosen at run time from
+// CPUID, so the package needs no flags; AVX-512 machines take the AVX2 variant, which is within
+// a few percent for these memory-bound loops. On aarch64 the NEON variant of vector_math_neon.c
+// runs (NEON is always there).
 // Other architectures fall back to the scalar loop.
 #include "ember_elementwise.h"
 #include "vector_math_internal.h"
