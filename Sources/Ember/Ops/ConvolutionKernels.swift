@@ -132,85 +132,58 @@ enum ConvolutionKernel {
         let w = UnsafePointer(weight.baseAddress.assumingMemoryBound(to: T.self))
         let b = bias.map { UnsafePointer($0.baseAddress.assumingMemoryBound(to: T.self)) }
         let y = output.baseAddress.assumingMemoryBound(to: T.self)
+        var window = geometry.window
         let chunk = imagesPerChunk(T.self, batch: batch, depth: depth, outPlane: outPlane, geometry: geometry)
-        /// Images first..<first + images: im2col, one GEMM per group, and the copy to the output
-        /// layout when the chunk holds several images.
-        func convolve(first: Int, images: Int, columns: UnsafeMutablePointer<T>, product: UnsafeMutablePointer<T>) {
-            var window = geometry.window
-            let span = images * outPlane
-            for group in 0..<groups {
-                let image = x + (first * channels + group * groupChannels) * inPlane
-                let matrix: UnsafePointer<T>
-                if geometry.isPointwise {
-                    matrix = image
-                } else {
-                    ParallelLoop.run(count: depth, grain: grain(rowLength: span)) { rows in
-                        T.im2col(image, images: images, imageStride: channels * inPlane, &window,
-                                 Int64(rows.lowerBound), Int64(rows.upperBound), columns, columnStride: span)
-                    }
-                    matrix = UnsafePointer(columns)
-                }
-                let weights = w + group * groupOut * depth
-                if images == 1 {
-                    let out = y + (first * outChannels + group * groupOut) * outPlane
-                    if let b {
-                        for o in 0..<groupOut {
-                            (out + o * outPlane).initialize(repeating: b[group * groupOut + o], count: outPlane)
-                        }
-                    }
-                    T.gemm(m: groupOut, n: outPlane, k: depth, a: weights, aRowStride: depth, aColumnStride: 1,
-                           b: matrix, bRowStride: outPlane, bColumnStride: 1,
-                           accumulate: b != nil, c: out, cRowStride: outPlane)
-                    continue
-                }
-                // [groupOut, images·outPlane], then one pass to [images, groupOut, outPlane] (+ bias).
-                T.gemm(m: groupOut, n: span, k: depth, a: weights, aRowStride: depth, aColumnStride: 1,
-                       b: matrix, bRowStride: span, bColumnStride: 1, accumulate: false, c: product, cRowStride: span)
-                for i in 0..<images {
-                    for o in 0..<groupOut {
-                        let source = UnsafePointer(product + o * span + i * outPlane)
-                        let target = y + ((first + i) * outChannels + group * groupOut + o) * outPlane
-                        if let b {
-                            let shift = b[group * groupOut + o]
-                            for p in 0..<outPlane { target[p] = source[p] + shift }
-                        } else {
-                            target.update(from: source, count: outPlane)
-                        }
-                    }
-                }
-            }
-        }
-        let columnCount = geometry.isPointwise ? 0 : depth * chunk * outPlane
-        if chunk == 1 && splitsImagesAcrossThreads(batch: batch) {
-            // Whole images per thread: each core runs im2col and the GEMM of its own images on
-            // one thread (the loops inside run inline), with its column matrix warm in its caches.
-            ParallelLoop.run(count: batch, grain: 1) { range in
-                withColumnBuffer(T.self, count: columnCount) { columns in
-                    // One image writes its output in place: `product` is not used.
-                    for n in range { convolve(first: n, images: 1, columns: columns, product: columns) }
-                }
-            }
-            return
-        }
-        withColumnBuffer(T.self, count: columnCount) { columns in
+        withColumnBuffer(T.self, count: geometry.isPointwise ? 0 : depth * chunk * outPlane) { columns in
         withColumnBuffer(T.self, count: chunk > 1 ? groupOut * chunk * outPlane : 0) { product in
             var first = 0
             while first < batch {
-                let images = min(chunk, batch - first)
-                convolve(first: first, images: images, columns: columns, product: product)
+                let images = min(chunk, batch - first), span = images * outPlane
+                for group in 0..<groups {
+                    let image = x + (first * channels + group * groupChannels) * inPlane
+                    let matrix: UnsafePointer<T>
+                    if geometry.isPointwise {
+                        matrix = image
+                    } else {
+                        ParallelLoop.run(count: depth, grain: grain(rowLength: span)) { rows in
+                            T.im2col(image, images: images, imageStride: channels * inPlane, &window,
+                                     Int64(rows.lowerBound), Int64(rows.upperBound), columns, columnStride: span)
+                        }
+                        matrix = UnsafePointer(columns)
+                    }
+                    let weights = w + group * groupOut * depth
+                    if images == 1 {
+                        let out = y + (first * outChannels + group * groupOut) * outPlane
+                        if let b {
+                            for o in 0..<groupOut {
+                                (out + o * outPlane).initialize(repeating: b[group * groupOut + o], count: outPlane)
+                            }
+                        }
+                        T.gemm(m: groupOut, n: outPlane, k: depth, a: weights, aRowStride: depth, aColumnStride: 1,
+                               b: matrix, bRowStride: outPlane, bColumnStride: 1,
+                               accumulate: b != nil, c: out, cRowStride: outPlane)
+                        continue
+                    }
+                    // [groupOut, images·outPlane], then one pass to [images, groupOut, outPlane] (+ bias).
+                    T.gemm(m: groupOut, n: span, k: depth, a: weights, aRowStride: depth, aColumnStride: 1,
+                           b: matrix, bRowStride: span, bColumnStride: 1, accumulate: false, c: product, cRowStride: span)
+                    for i in 0..<images {
+                        for o in 0..<groupOut {
+                            let source = UnsafePointer(product + o * span + i * outPlane)
+                            let target = y + ((first + i) * outChannels + group * groupOut + o) * outPlane
+                            if let b {
+                                let shift = b[group * groupOut + o]
+                                for p in 0..<outPlane { target[p] = source[p] + shift }
+                            } else {
+                                target.update(from: source, count: outPlane)
+                            }
+                        }
+                    }
+                }
                 first += images
             }
         }
         }
-    }
-
-    /// Whether a batch of large images (one per chunk) is better split by image across threads
-    /// than by splitting each image's GEMM: when the images divide evenly among the threads, or
-    /// there are enough of them that the last uneven round costs little. Measured on 8 images of
-    /// 64 channels at 56x56 (two threads): see docs/Benchmarks.md.
-    static func splitsImagesAcrossThreads(batch: Int) -> Bool {
-        let threads = ParallelLoop.threadCount
-        return threads > 1 && batch >= threads && (batch % threads == 0 || batch >= 4 * threads)
     }
 
     /// gradInput[n] = col2im(weightᵀ · gradOutput[n]): the transposed convolution.
@@ -224,46 +197,31 @@ enum ConvolutionKernel {
         let g = UnsafePointer(gradOutput.baseAddress.assumingMemoryBound(to: T.self))
         let w = UnsafePointer(weight.baseAddress.assumingMemoryBound(to: T.self))
         let dx = gradInput.baseAddress.assumingMemoryBound(to: T.self)
+        var window = geometry.window
         if !geometry.isPointwise { dx.initialize(repeating: 0, count: gradInput.count) }
         let chunk = imagesPerChunk(T.self, batch: batch, depth: depth, outPlane: outPlane, geometry: geometry)
-        /// Images first..<first + images: one GEMM per group into the column matrix, then col2im.
-        func propagate(first: Int, images: Int, columns: UnsafeMutablePointer<T>, gathered: UnsafeMutablePointer<T>) {
-            var window = geometry.window
-            let span = images * outPlane
-            for group in 0..<groups {
-                let image = dx + (first * channels + group * groupChannels) * inPlane
-                let target = geometry.isPointwise ? image : columns
-                let gradient = gatherGradient(g, into: gathered, first: first, images: images, group: group,
-                                              groupOut: groupOut, outChannels: outChannels, outPlane: outPlane)
-                // [depth, span] = weight_groupᵀ [depth, groupOut] · gradOutput [groupOut, span]
-                T.gemm(m: depth, n: span, k: groupOut,
-                       a: w + group * groupOut * depth, aRowStride: 1, aColumnStride: depth,
-                       b: gradient, bRowStride: span, bColumnStride: 1,
-                       accumulate: false, c: target, cRowStride: span)
-                if geometry.isPointwise { continue }
-                // col2im writes whole channel planes, so channels are what threads split.
-                ParallelLoop.run(count: groupChannels, grain: grain(rowLength: span * area)) { range in
-                    T.col2im(columns, columnStride: span, images: images, imageStride: channels * inPlane, &window,
-                             Int64(range.lowerBound), Int64(range.upperBound), image)
-                }
-            }
-        }
-        let columnCount = geometry.isPointwise ? 0 : depth * chunk * outPlane
-        if chunk == 1 && splitsImagesAcrossThreads(batch: batch) {
-            // Whole images per thread, as in `forward` (one image needs no gathering buffer).
-            ParallelLoop.run(count: batch, grain: 1) { range in
-                withColumnBuffer(T.self, count: columnCount) { columns in
-                    for n in range { propagate(first: n, images: 1, columns: columns, gathered: columns) }
-                }
-            }
-            return
-        }
-        withColumnBuffer(T.self, count: columnCount) { columns in
+        withColumnBuffer(T.self, count: geometry.isPointwise ? 0 : depth * chunk * outPlane) { columns in
         withColumnBuffer(T.self, count: chunk > 1 ? groupOut * chunk * outPlane : 0) { gathered in
             var first = 0
             while first < batch {
-                let images = min(chunk, batch - first)
-                propagate(first: first, images: images, columns: columns, gathered: gathered)
+                let images = min(chunk, batch - first), span = images * outPlane
+                for group in 0..<groups {
+                    let image = dx + (first * channels + group * groupChannels) * inPlane
+                    let target = geometry.isPointwise ? image : columns
+                    let gradient = gatherGradient(g, into: gathered, first: first, images: images, group: group,
+                                                  groupOut: groupOut, outChannels: outChannels, outPlane: outPlane)
+                    // [depth, span] = weight_groupᵀ [depth, groupOut] · gradOutput [groupOut, span]
+                    T.gemm(m: depth, n: span, k: groupOut,
+                           a: w + group * groupOut * depth, aRowStride: 1, aColumnStride: depth,
+                           b: gradient, bRowStride: span, bColumnStride: 1,
+                           accumulate: false, c: target, cRowStride: span)
+                    if geometry.isPointwise { continue }
+                    // col2im writes whole channel planes, so channels are what threads split.
+                    ParallelLoop.run(count: groupChannels, grain: grain(rowLength: span * area)) { range in
+                        T.col2im(columns, columnStride: span, images: images, imageStride: channels * inPlane, &window,
+                                 Int64(range.lowerBound), Int64(range.upperBound), image)
+                    }
+                }
                 first += images
             }
         }

@@ -1,6 +1,5 @@
 import Testing
 @testable import Ember
-import EmberKernels
 
 /// The several-chunk path of `ConvolutionKernel` (Ops/ConvolutionKernels.swift): the batch is
 /// split into chunks whose column matrix fits `columnBudget` (8 MB), so the small tensors of
@@ -33,11 +32,10 @@ import EmberKernels
         Case(name: "conv2d groups 2", transpose: false, input: [7, 4, 9, 8], weight: [6, 2, 3, 3], stride: 1, padding: 1, groups: 2),
         Case(name: "conv2d stride 2", transpose: false, input: [5, 3, 10, 7], weight: [4, 3, 3, 2], stride: 2, padding: 0, groups: 1),
         Case(name: "convTranspose2d", transpose: true, input: [5, 4, 5, 6], weight: [4, 3, 3, 3], stride: 2, padding: 1, groups: 2),
-        // Batches that divide among 2 or 4 threads: with one image per chunk, forward and the
-        // input gradient give whole images to each thread (`splitsImagesAcrossThreads`).
-        Case(name: "conv2d batch 4, images across threads", transpose: false, input: [4, 3, 9, 8], weight: [5, 3, 3, 3], stride: 1, padding: 1, groups: 1),
-        Case(name: "conv2d batch 8 groups 2, images across threads", transpose: false, input: [8, 4, 6, 6], weight: [6, 2, 3, 3], stride: 1, padding: 1, groups: 2),
-        Case(name: "convTranspose2d batch 4, images across threads", transpose: true, input: [4, 4, 5, 6], weight: [4, 3, 3, 3], stride: 2, padding: 1, groups: 2),
+        // Even batches, and a batch of 8 with groups: chunks of 1, 2 and 3 images over them.
+        Case(name: "conv2d batch 4", transpose: false, input: [4, 3, 9, 8], weight: [5, 3, 3, 3], stride: 1, padding: 1, groups: 1),
+        Case(name: "conv2d batch 8 groups 2", transpose: false, input: [8, 4, 6, 6], weight: [6, 2, 3, 3], stride: 1, padding: 1, groups: 2),
+        Case(name: "convTranspose2d batch 4", transpose: true, input: [4, 4, 5, 6], weight: [4, 3, 3, 3], stride: 2, padding: 1, groups: 2),
     ]
 
     @Test(arguments: cases)
@@ -66,16 +64,6 @@ import EmberKernels
             for (name, (actual, expected)) in zip(["output", "input grad", "weight grad", "bias grad"], zip(chunked, reference)) {
                 expectClose(actual, expected, relative: 1e-12, absolute: 1e-12, "\(c.name) budget \(budget): \(name)")
             }
-        }
-    }
-
-    @Test func imagesGoAcrossThreadsWhenTheyDivideEvenly() {
-        let threads = ParallelLoop.threadCount
-        #expect(ConvolutionKernel.splitsImagesAcrossThreads(batch: 4 * threads) == (threads > 1))
-        #expect(!ConvolutionKernel.splitsImagesAcrossThreads(batch: 1))
-        if threads == 2 {
-            #expect(ConvolutionKernel.splitsImagesAcrossThreads(batch: 2))
-            #expect(!ConvolutionKernel.splitsImagesAcrossThreads(batch: 7))   // 4 + 3: the last round idles a core
         }
     }
 
