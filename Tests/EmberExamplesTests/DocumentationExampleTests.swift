@@ -118,10 +118,13 @@ import Testing
         #expect(gradgradcheck({ $0[0].tanh() }, inputs: [input]).passed)
     }
 
-    @Test func performanceArticle() {
-        let previous = numThreads()
-        setNumThreads(1)
-        #expect(numThreads() == 1)
-        setNumThreads(previous)
+    @Test func performanceArticle() async {
+        // Sets the process-wide thread count: runs in a process of its own.
+        await #expect(processExitsWith: .success) {
+            let previous = numThreads()
+            setNumThreads(1)
+            #expect(numThreads() == 1)
+            setNumThreads(previous)
+        }
     }
 }

@@ -346,10 +346,13 @@ struct GEMMTests {
     /// The level is process-wide and other suites run concurrently, so this does not assert which
     /// variant ran; the `level: 0` paths above check the portable kernels deterministically.
     @Test("the public API on the portable kernels, forced with ember_set_cpu_level(0)")
-    func forcedGenericLevel() {
-        ember_set_cpu_level(0)
-        defer { ember_set_cpu_level(-1) }
-        checkGEMM(Float32GEMMKernels.self, m: 37, n: 53, k: 71, alpha: 2, beta: 1, a: .transposed)
-        checkGEMM(Float64GEMMKernels.self, m: 37, n: 53, k: 71, b: .strided, nanC: true)
+    func forcedGenericLevel() async {
+        // Sets the process-wide instruction set: runs in a process of its own.
+        await #expect(processExitsWith: .success) {
+            ember_set_cpu_level(0)
+            defer { ember_set_cpu_level(-1) }
+            checkGEMM(Float32GEMMKernels.self, m: 37, n: 53, k: 71, alpha: 2, beta: 1, a: .transposed)
+            checkGEMM(Float64GEMMKernels.self, m: 37, n: 53, k: 71, b: .strided, nanC: true)
+        }
     }
 }

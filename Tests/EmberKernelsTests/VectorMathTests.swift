@@ -106,59 +106,69 @@ import Darwin
     }
 
     @Test(arguments: cases)
-    func matchesScalarAndDouble(_ c: Case) {
-        let x = Self.inputs
-        let vector = Self.run(c, x, level: -1)
-        let scalar = Self.run(c, x, level: 0)
-        var worstVector = 0.0, worstScalar = 0.0
-        var worstInput: Float = 0
-        for i in x.indices {
-            let exact = c.reference(Double(x[i]))
-            let errorVector = Self.ulpError(vector[i], exact)
-            let errorScalar = Self.ulpError(scalar[i], exact)
-            if errorVector > worstVector { worstVector = errorVector; worstInput = x[i] }
-            worstScalar = max(worstScalar, errorScalar)
-            // Edge behaviour is the scalar's: same NaNs, same infinities, same zero signs at zero.
-            #expect(vector[i].isNaN == scalar[i].isNaN, "\(c.name)(\(x[i])): vector \(vector[i]), scalar \(scalar[i])")
-            if scalar[i].isInfinite || vector[i].isInfinite {
-                #expect(vector[i] == scalar[i], "\(c.name)(\(x[i])): vector \(vector[i]), scalar \(scalar[i])")
+    func matchesScalarAndDouble(_ c: Case) async {
+        // Switches the process-wide instruction set: runs in a process of its own.
+        await #expect(processExitsWith: .success) { [name = c.name as String] in
+            let c = Self.cases.first { $0.name == name }!
+            let x = Self.inputs
+            let vector = Self.run(c, x, level: -1)
+            let scalar = Self.run(c, x, level: 0)
+            var worstVector = 0.0, worstScalar = 0.0
+            var worstInput: Float = 0
+            for i in x.indices {
+                let exact = c.reference(Double(x[i]))
+                let errorVector = Self.ulpError(vector[i], exact)
+                let errorScalar = Self.ulpError(scalar[i], exact)
+                if errorVector > worstVector { worstVector = errorVector; worstInput = x[i] }
+                worstScalar = max(worstScalar, errorScalar)
+                // Edge behaviour is the scalar's: same NaNs, same infinities, same zero signs at zero.
+                #expect(vector[i].isNaN == scalar[i].isNaN, "\(c.name)(\(x[i])): vector \(vector[i]), scalar \(scalar[i])")
+                if scalar[i].isInfinite || vector[i].isInfinite {
+                    #expect(vector[i] == scalar[i], "\(c.name)(\(x[i])): vector \(vector[i]), scalar \(scalar[i])")
+                }
+                if x[i] == 0 {
+                    #expect(vector[i].sign == scalar[i].sign && vector[i] == scalar[i],
+                            "\(c.name)(\(x[i])): vector \(vector[i]), scalar \(scalar[i])")
+                }
             }
-            if x[i] == 0 {
-                #expect(vector[i].sign == scalar[i].sign && vector[i] == scalar[i],
-                        "\(c.name)(\(x[i])): vector \(vector[i]), scalar \(scalar[i])")
-            }
+            print("vector math \(c.name): max error \(worstVector) ulp at x = \(worstInput) (libm scalar path: \(worstScalar) ulp)")
+            #expect(worstVector <= c.maxUlp, "\(c.name): \(worstVector) ulp at x = \(worstInput)")
         }
-        print("vector math \(c.name): max error \(worstVector) ulp at x = \(worstInput) (libm scalar path: \(worstScalar) ulp)")
-        #expect(worstVector <= c.maxUlp, "\(c.name): \(worstVector) ulp at x = \(worstInput)")
     }
 
     /// Lengths around the vector width: the masked tail computes the same values as full
     /// vectors, and nothing past `n` is written.
     @Test(arguments: [0, 1, 7, 8, 9, 1000])
-    func tailLengths(_ n: Int) {
-        let x = (0..<n).map { Float($0 % 37) * 0.37 - 6 }
-        for c in Self.cases {
-            var y = [Float](repeating: 12345, count: n + 9)
-            x.withUnsafeBufferPointer { xb in
-                y.withUnsafeMutableBufferPointer { yb in
-                    ember_unary_f32(c.op, xb.baseAddress, yb.baseAddress, Int64(n), c.p0, c.p1)
+    func tailLengths(_ n: Int) async {
+        // Switches the process-wide instruction set: runs in a process of its own.
+        await #expect(processExitsWith: .success) { [n] in
+            let x = (0..<n).map { Float($0 % 37) * 0.37 - 6 }
+            for c in Self.cases {
+                var y = [Float](repeating: 12345, count: n + 9)
+                x.withUnsafeBufferPointer { xb in
+                    y.withUnsafeMutableBufferPointer { yb in
+                        ember_unary_f32(c.op, xb.baseAddress, yb.baseAddress, Int64(n), c.p0, c.p1)
+                    }
                 }
+                let whole = Self.run(c, x + [Float](repeating: 0, count: 8), level: -1)
+                for i in 0..<n {
+                    #expect(y[i].bitPattern == whole[i].bitPattern || (y[i].isNaN && whole[i].isNaN), "\(c.name) n=\(n) i=\(i)")
+                }
+                #expect(y[n...].allSatisfy { $0 == 12345 }, "\(c.name) wrote past n = \(n)")
             }
-            let whole = Self.run(c, x + [Float](repeating: 0, count: 8), level: -1)
-            for i in 0..<n {
-                #expect(y[i].bitPattern == whole[i].bitPattern || (y[i].isNaN && whole[i].isNaN), "\(c.name) n=\(n) i=\(i)")
-            }
-            #expect(y[n...].allSatisfy { $0 == 12345 }, "\(c.name) wrote past n = \(n)")
         }
     }
 
     /// In-place use (x and y the same buffer) is what the engine does for `exp_()`.
-    @Test func inPlace() {
-        var x: [Float] = (0..<19).map { Float($0) - 9 }
-        let expected = Self.run(Self.cases[0], x, level: -1)
-        x.withUnsafeMutableBufferPointer { b in
-            ember_unary_f32(EMBER_EXP, b.baseAddress, b.baseAddress, Int64(b.count), 0, 0)
+    @Test func inPlace() async {
+        // Switches the process-wide instruction set: runs in a process of its own.
+        await #expect(processExitsWith: .success) {
+            var x: [Float] = (0..<19).map { Float($0) - 9 }
+            let expected = Self.run(Self.cases[0], x, level: -1)
+            x.withUnsafeMutableBufferPointer { b in
+                ember_unary_f32(EMBER_EXP, b.baseAddress, b.baseAddress, Int64(b.count), 0, 0)
+            }
+            #expect(x == expected)
         }
-        #expect(x == expected)
     }
 }
