@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "ember_gemm.h"
+#include "ember_conv.h"
 
 #define GEMM_CAT_(a, b) a##_##b
 #define GEMM_CAT(a, b) GEMM_CAT_(a, b)
@@ -70,6 +71,90 @@
         for (int64_t j = 0; j < nc; j += NR) {                                                       \
             const int64_t cols = nc - j < NR ? nc - j : NR;                                          \
             pack_b_panel_##SUFFIX(packed + j * kc, b + j * cs, cols, kc, rs, cs);                    \
+        }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    /* One panel of the implicit im2col matrix of a convolution (see ember_im2col_*): element   */ \
+    /* (k0 + p, j0 + j) is the input under kernel tap (ky, kx) of channel c (row c*kh*kw + ky*kw  */ \
+    /* + kx) at output position j0 + j, zero outside the image; out[p * NR + j] as pack_b, zero */ \
+    /* past `cols`. The panel's columns are first cut into runs on one output row; a run whose   */ \
+    /* window row lies inside the image (the common case) is a plain copy, no test per element. */ \
+    GEMM_INLINE void pack_im2col_panel_##SUFFIX(T *restrict out, const T *restrict image,            \
+                                                const ember_window_geometry *g, int64_t k0,          \
+                                                int64_t kc, int64_t j0, int64_t cols) {              \
+        const int64_t ow = g->out_width, width = g->width, plane = g->height * g->width;             \
+        const int64_t sw = g->stride_w, kw = g->kernel_w, kh = g->kernel_h;                          \
+        int64_t run_start[NR], run_length[NR], run_y[NR], run_x[NR];                                 \
+        int runs = 0;                                                                                \
+        for (int64_t j = 0; j < cols; runs++) {                                                      \
+            const int64_t oy = (j0 + j) / ow, ox = (j0 + j) % ow;                                    \
+            const int64_t length = cols - j < ow - ox ? cols - j : ow - ox;                          \
+            run_start[runs] = j;                                                                     \
+            run_length[runs] = length;                                                               \
+            run_y[runs] = oy * g->stride_h - g->pad_h;                                               \
+            run_x[runs] = ox * sw - g->pad_w;                                                        \
+            j += length;                                                                             \
+        }                                                                                            \
+        int64_t c = k0 / (kh * kw), ky = (k0 / kw) % kh, kx = k0 % kw;                               \
+        if (runs == 1 && cols == NR && sw == 1 && run_x[0] >= 0 &&                                   \
+            run_x[0] + (kw - 1) * g->dilation_w + NR <= width) {                                     \
+            /* The common case: one output row, every tap inside the image's columns; each depth  */ \
+            /* step copies NR contiguous elements, or zeros where the window row is padding.      */ \
+            for (int64_t p = 0; p < kc; p++) {                                                       \
+                T *restrict d = out + p * NR;                                                        \
+                const int64_t iy = run_y[0] + ky * g->dilation_h;                                    \
+                if (iy >= 0 && iy < g->height) {                                                     \
+                    const T *in = image + c * plane + iy * width + run_x[0] + kx * g->dilation_w;    \
+                    for (int64_t q = 0; q < NR; q++) d[q] = in[q];                                   \
+                } else {                                                                             \
+                    for (int64_t q = 0; q < NR; q++) d[q] = 0;                                       \
+                }                                                                                    \
+                if (++kx == kw) {                                                                    \
+                    kx = 0;                                                                          \
+                    if (++ky == kh) { ky = 0; c++; }                                                 \
+                }                                                                                    \
+            }                                                                                        \
+            return;                                                                                  \
+        }                                                                                            \
+        for (int64_t p = 0; p < kc; p++) {                                                           \
+            T *restrict row_out = out + p * NR;                                                      \
+            const T *channel = image + c * plane;                                                    \
+            const int64_t dy = ky * g->dilation_h, dx = kx * g->dilation_w;                          \
+            for (int r = 0; r < runs; r++) {                                                         \
+                T *restrict d = row_out + run_start[r];                                              \
+                const int64_t length = run_length[r], iy = run_y[r] + dy, ix = run_x[r] + dx;        \
+                if (iy < 0 || iy >= g->height) {                                                     \
+                    for (int64_t q = 0; q < length; q++) d[q] = 0;                                   \
+                    continue;                                                                        \
+                }                                                                                    \
+                const T *in = channel + iy * width;                                                  \
+                if (ix >= 0 && ix + (length - 1) * sw < width) {                                     \
+                    if (sw == 1) {                                                                   \
+                        for (int64_t q = 0; q < length; q++) d[q] = in[ix + q];                      \
+                    } else {                                                                         \
+                        for (int64_t q = 0; q < length; q++) d[q] = in[ix + q * sw];                 \
+                    }                                                                                \
+                } else {                                                                             \
+                    for (int64_t q = 0; q < length; q++) {                                           \
+                        const int64_t x = ix + q * sw;                                               \
+                        d[q] = x >= 0 && x < width ? in[x] : 0;                                      \
+                    }                                                                                \
+                }                                                                                    \
+            }                                                                                        \
+            for (int64_t j = cols; j < NR; j++) row_out[j] = 0;                                      \
+            if (++kx == kw) {                                                                        \
+                kx = 0;                                                                              \
+                if (++ky == kh) { ky = 0; c++; }                                                     \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    void GEMM_NAME(ember_gemm_pack_im2col_##SUFFIX)(int64_t kc, int64_t nc, const T *image,          \
+                                                    const ember_window_geometry *g, int64_t k0,      \
+                                                    int64_t j0, T *packed) {                         \
+        for (int64_t j = 0; j < nc; j += NR) {                                                       \
+            const int64_t cols = nc - j < NR ? nc - j : NR;                                          \
+            pack_im2col_panel_##SUFFIX(packed + j * kc, image, g, k0, kc, j0 + j, cols);             \
         }                                                                                            \
     }                                                                                                \
                                                                                                      \

@@ -2,10 +2,13 @@
 #ifndef EMBER_GEMM_VARIANTS_H
 #define EMBER_GEMM_VARIANTS_H
 #include <stdint.h>
+#include "ember_conv.h"
 
 #define GEMM_DECLARE_VARIANT(T, SUFFIX, VARIANT)                                                      \
     void ember_gemm_pack_a_##SUFFIX##_##VARIANT(int64_t, int64_t, const T *, int64_t, int64_t, T *); \
     void ember_gemm_pack_b_##SUFFIX##_##VARIANT(int64_t, int64_t, const T *, int64_t, int64_t, T *); \
+    void ember_gemm_pack_im2col_##SUFFIX##_##VARIANT(int64_t, int64_t, const T *,                     \
+                                                     const ember_window_geometry *, int64_t, int64_t, T *); \
     void ember_gemm_macro_##SUFFIX##_##VARIANT(int64_t, int64_t, int64_t, T, const T *, const T *, T, \
                                                T *, int64_t);                                        \
     void ember_gemm_direct_##SUFFIX##_##VARIANT(int64_t, int64_t, int64_t, T, const T *, int64_t,     \

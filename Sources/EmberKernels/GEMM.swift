@@ -60,6 +60,40 @@ public enum GEMM {
             blas: PlatformBLAS.active)
     }
 
+    /// `multiply` with B the im2col matrix of one image, `[C·kh·kw, outH·outW]` as
+    /// `ember_im2col_f32` would write it for `window`, without writing it: GEMM packs its panels
+    /// of B straight from the `[C, H, W]` image at `image` (k must be C·kh·kw, n outH·outW). This
+    /// saves a convolution the round trip of its column matrix through memory (7 MB per image
+    /// for 64 channels at 56x56, written by im2col and read back by the packing).
+    ///
+    ///     GEMM.multiply(m: outChannels, n: outH * outW, k: channels * kh * kw, alpha: 1,
+    ///                   a: weight, aRowStride: k, aColumnStride: 1, im2colOf: image, window: &window,
+    ///                   beta: 0, c: output, cRowStride: outH * outW)
+    public static func multiply(
+        m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
+        im2colOf image: UnsafePointer<Float>, window: UnsafePointer<ember_window_geometry>,
+        beta: Float, c: UnsafeMutablePointer<Float>, cRowStride: Int
+    ) {
+        let problem = GEMMProblem(
+            m: m, n: n, k: k, alpha: alpha, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
+            b: image, bRowStride: n, bColumnStride: 1, beta: beta, c: c, cRowStride: cRowStride, window: window)
+        run(problem, kernels: Float32GEMMKernels.self, level: -1, threads: ParallelLoop.threadCount,
+            blas: PlatformBLAS.active)
+    }
+
+    /// The double-precision `multiply(…, im2colOf:window:…)`, with the same contract.
+    public static func multiply(
+        m: Int, n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, aRowStride: Int, aColumnStride: Int,
+        im2colOf image: UnsafePointer<Double>, window: UnsafePointer<ember_window_geometry>,
+        beta: Double, c: UnsafeMutablePointer<Double>, cRowStride: Int
+    ) {
+        let problem = GEMMProblem(
+            m: m, n: n, k: k, alpha: alpha, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
+            b: image, bRowStride: n, bColumnStride: 1, beta: beta, c: c, cRowStride: cRowStride, window: window)
+        run(problem, kernels: Float64GEMMKernels.self, level: -1, threads: ParallelLoop.threadCount,
+            blas: PlatformBLAS.active)
+    }
+
     /// Products of at most this many multiply-adds (`m * n * k`) run the direct loop: below it,
     /// packing and the scratch tiles at the edges cost more than they save.
     static let directLimit = 16 * 16 * 16
@@ -79,6 +113,10 @@ public enum GEMM {
         precondition(problem.m >= 0 && problem.n >= 0 && problem.k >= 0, "GEMM: negative size")
         if problem.m == 0 || problem.n == 0 { return }
         let work = problem.m * problem.n * problem.k
+        if problem.window != nil && !packsB(problem, work: work, blas: blas) {
+            runMaterialized(problem, kernels: kernels, level: level, threads: threads, blas: blas)
+            return
+        }
         if let blas, work >= PlatformBLAS.minimumWork, problem.alpha != 0, let call = problem.cblasCall {
             Kernels.callCBLAS(blas, call, problem)
             return
@@ -97,6 +135,36 @@ public enum GEMM {
                 multiplyBlocked($0, config: config, kernels: kernels)
             }
         }
+    }
+
+    /// Whether `run` takes the packed, blocked path (the only one that reads B through
+    /// `Kernels.packB`, and so the only one that can pack an implicit im2col matrix).
+    static func packsB<Scalar: BinaryFloatingPoint>(_ p: GEMMProblem<Scalar>, work: Int, blas: PlatformBLAS?) -> Bool {
+        if blas != nil, work >= PlatformBLAS.minimumWork, p.alpha != 0, p.cblasCall != nil { return false }
+        if p.k == 0 || p.alpha == 0 { return true } // reads neither A nor B
+        return !isVectorShaped(p) && !isSmallShaped(p, work: work) && work > directLimit
+    }
+
+    /// A product whose B is an implicit im2col matrix but whose shape takes an unpacked path (or
+    /// the platform BLAS): writes the column matrix once, as the convolution did before, and runs
+    /// the ordinary product on it. Such products are small (or rare), so the copy is cheap.
+    static func runMaterialized<Kernels: GEMMKernels>(
+        _ problem: GEMMProblem<Kernels.Scalar>, kernels: Kernels.Type, level: Int32, threads: Int, blas: PlatformBLAS?
+    ) {
+        guard let window = problem.window else { return }
+        let count = problem.k * problem.n, bytes = count * MemoryLayout<Kernels.Scalar>.stride
+        let columns = CachingAllocator.shared.allocate(bytes: bytes).bindMemory(to: Kernels.Scalar.self, capacity: count)
+        defer { CachingAllocator.shared.deallocate(UnsafeMutableRawPointer(columns), bytes: bytes) }
+        let image = problem.b, n = problem.n
+        ParallelLoop.run(count: problem.k, grain: max(1, 32_768 / max(n, 1))) { rows in
+            Kernels.im2col(image, window, rows, columns, columnStride: n)
+        }
+        var explicit = problem
+        explicit.window = nil
+        explicit.b = UnsafePointer(columns)
+        explicit.bRowStride = n
+        explicit.bColumnStride = 1
+        run(explicit, kernels: kernels, level: level, threads: threads, blas: blas)
     }
 
     /// Products of at most this many multiply-adds whose B has unit column stride run the unpacked
@@ -180,9 +248,14 @@ public enum GEMM {
                 let thickness = min(kc, k - depth)
                 // Only the first depth block applies beta; the later ones accumulate.
                 let beta = depth == 0 ? problem.beta : 1
-                Kernels.packB(config, thickness, width,
-                              problem.b + depth * problem.bRowStride + column * problem.bColumnStride,
-                              problem.bRowStride, problem.bColumnStride, packedB)
+                if let window = problem.window {
+                    Kernels.packIm2col(config, thickness, width, problem.b, window,
+                                       depth, problem.firstColumn + column, packedB)
+                } else {
+                    Kernels.packB(config, thickness, width,
+                                  problem.b + depth * problem.bRowStride + column * problem.bColumnStride,
+                                  problem.bRowStride, problem.bColumnStride, packedB)
+                }
                 var row = 0
                 while row < m {
                     let height = min(mc, m - row)
@@ -218,6 +291,12 @@ struct GEMMProblem<Scalar> {
     var b: UnsafePointer<Scalar>, bRowStride: Int, bColumnStride: Int
     var beta: Scalar
     var c: UnsafeMutablePointer<Scalar>, cRowStride: Int
+    /// When set, B is not a matrix in memory but the im2col matrix of the one image at `b`
+    /// (`ember_im2col_*` with this geometry, columns from `firstColumn` on), packed straight from
+    /// the image; `bRowStride` and `bColumnStride` then describe the matrix im2col would write
+    /// (n and 1), which the unpacked paths get when the product is too small to pack.
+    var window: UnsafePointer<ember_window_geometry>? = nil
+    var firstColumn = 0
 
     /// The same product restricted to a rectangle of C (full depth).
     func block(rows: Range<Int>, columns: Range<Int>) -> GEMMProblem {
@@ -225,7 +304,11 @@ struct GEMMProblem<Scalar> {
         block.m = rows.count
         block.n = columns.count
         block.a = a + rows.lowerBound * aRowStride
-        block.b = b + columns.lowerBound * bColumnStride
+        if window == nil {
+            block.b = b + columns.lowerBound * bColumnStride
+        } else {
+            block.firstColumn = firstColumn + columns.lowerBound
+        }
         block.c = c + rows.lowerBound * cRowStride + columns.lowerBound
         return block
     }
@@ -239,6 +322,13 @@ protocol GEMMKernels {
                       _ rowStride: Int, _ columnStride: Int, _ packed: UnsafeMutablePointer<Scalar>)
     static func packB(_ config: ember_gemm_config, _ kc: Int, _ nc: Int, _ b: UnsafePointer<Scalar>,
                       _ rowStride: Int, _ columnStride: Int, _ packed: UnsafeMutablePointer<Scalar>)
+    /// `packB` of rows `k0..<k0+kc`, columns `j0..<j0+nc` of an image's implicit im2col matrix.
+    static func packIm2col(_ config: ember_gemm_config, _ kc: Int, _ nc: Int, _ image: UnsafePointer<Scalar>,
+                           _ window: UnsafePointer<ember_window_geometry>, _ k0: Int, _ j0: Int,
+                           _ packed: UnsafeMutablePointer<Scalar>)
+    /// Rows `rows` of one image's im2col matrix, written with row stride `columnStride`.
+    static func im2col(_ image: UnsafePointer<Scalar>, _ window: UnsafePointer<ember_window_geometry>,
+                       _ rows: Range<Int>, _ columns: UnsafeMutablePointer<Scalar>, columnStride: Int)
     static func macro(_ config: ember_gemm_config, _ mc: Int, _ nc: Int, _ kc: Int, _ alpha: Scalar,
                       _ packedA: UnsafePointer<Scalar>, _ packedB: UnsafePointer<Scalar>, _ beta: Scalar,
                       _ c: UnsafeMutablePointer<Scalar>, _ cRowStride: Int)
@@ -265,6 +355,16 @@ enum Float32GEMMKernels: GEMMKernels {
     static func packB(_ config: ember_gemm_config, _ kc: Int, _ nc: Int, _ b: UnsafePointer<Float>,
                       _ rowStride: Int, _ columnStride: Int, _ packed: UnsafeMutablePointer<Float>) {
         ember_gemm_pack_b_f32(config, Int64(kc), Int64(nc), b, Int64(rowStride), Int64(columnStride), packed)
+    }
+    @inline(__always)
+    static func packIm2col(_ config: ember_gemm_config, _ kc: Int, _ nc: Int, _ image: UnsafePointer<Float>,
+                           _ window: UnsafePointer<ember_window_geometry>, _ k0: Int, _ j0: Int,
+                           _ packed: UnsafeMutablePointer<Float>) {
+        ember_gemm_pack_im2col_f32(config, Int64(kc), Int64(nc), image, window, Int64(k0), Int64(j0), packed)
+    }
+    static func im2col(_ image: UnsafePointer<Float>, _ window: UnsafePointer<ember_window_geometry>,
+                       _ rows: Range<Int>, _ columns: UnsafeMutablePointer<Float>, columnStride: Int) {
+        ember_im2col_f32(image, 1, 0, window, Int64(rows.lowerBound), Int64(rows.upperBound), columns, Int64(columnStride))
     }
     @inline(__always)
     static func macro(_ config: ember_gemm_config, _ mc: Int, _ nc: Int, _ kc: Int, _ alpha: Float,
@@ -300,6 +400,16 @@ enum Float64GEMMKernels: GEMMKernels {
     static func packB(_ config: ember_gemm_config, _ kc: Int, _ nc: Int, _ b: UnsafePointer<Double>,
                       _ rowStride: Int, _ columnStride: Int, _ packed: UnsafeMutablePointer<Double>) {
         ember_gemm_pack_b_f64(config, Int64(kc), Int64(nc), b, Int64(rowStride), Int64(columnStride), packed)
+    }
+    @inline(__always)
+    static func packIm2col(_ config: ember_gemm_config, _ kc: Int, _ nc: Int, _ image: UnsafePointer<Double>,
+                           _ window: UnsafePointer<ember_window_geometry>, _ k0: Int, _ j0: Int,
+                           _ packed: UnsafeMutablePointer<Double>) {
+        ember_gemm_pack_im2col_f64(config, Int64(kc), Int64(nc), image, window, Int64(k0), Int64(j0), packed)
+    }
+    static func im2col(_ image: UnsafePointer<Double>, _ window: UnsafePointer<ember_window_geometry>,
+                       _ rows: Range<Int>, _ columns: UnsafeMutablePointer<Double>, columnStride: Int) {
+        ember_im2col_f64(image, 1, 0, window, Int64(rows.lowerBound), Int64(rows.upperBound), columns, Int64(columnStride))
     }
     @inline(__always)
     static func macro(_ config: ember_gemm_config, _ mc: Int, _ nc: Int, _ kc: Int, _ alpha: Double,
