@@ -3,6 +3,7 @@
 // gain 10-20% on typical data; the fixed codes keep the encoder short and obviously correct,
 // and stored blocks are used instead whenever they are smaller (incompressible weights).
 #include "include/ember_compress.h"
+#include "deflate_tables.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,16 +50,6 @@ static void put_literal(bit_writer *w, int symbol) {
     else if (symbol < 280) put_bits(w, reverse_bits(symbol - 256, 7), 7);
     else put_bits(w, reverse_bits(0xC0 + symbol - 280, 8), 8);
 }
-
-static const uint16_t length_base[29] = {3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31,
-                                         35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
-static const uint8_t length_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
-                                         3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-static const uint16_t distance_base[30] = {1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193,
-                                           257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145,
-                                           8193, 12289, 16385, 24577};
-static const uint8_t distance_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6,
-                                           7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
 
 static void put_match(bit_writer *w, int length, int distance) {
     int code = 28;
