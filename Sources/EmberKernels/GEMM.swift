@@ -113,36 +113,42 @@ public enum GEMM {
         precondition(problem.m >= 0 && problem.n >= 0 && problem.k >= 0, "GEMM: negative size")
         if problem.m == 0 || problem.n == 0 { return }
         let work = problem.m * problem.n * problem.k
-        if problem.window != nil && !packsB(problem, work: work, blas: blas) {
+        let path = route(problem, work: work, blas: blas)
+        // Only the blocked path packs B, so only it can read an image as an implicit im2col
+        // matrix; the others get the column matrix written out (k == 0 or alpha == 0 read no B).
+        if problem.window != nil, problem.k > 0, problem.alpha != 0, path != .blocked {
             runMaterialized(problem, kernels: kernels, level: level, threads: threads, blas: blas)
             return
         }
-        if let blas, work >= PlatformBLAS.minimumWork, problem.alpha != 0, let call = problem.cblasCall {
+        if path == .platformBLAS, let blas, let call = problem.cblasCall {
             Kernels.callCBLAS(blas, call, problem)
             return
         }
         let config = Kernels.config(level: level)
         let threads = work < parallelLimit ? 1 : threads
-        // k == 0 and alpha == 0 leave C = beta * C, which the direct loop does without reading A or B.
-        if problem.k == 0 || problem.alpha == 0 || isVectorShaped(problem) {
+        switch path {
+        case .direct, .platformBLAS:
             split(problem, threads: threads, columnTile: 8, rowTile: 1) { Kernels.direct(config, $0) }
-        } else if isSmallShaped(problem, work: work) {
+        case .small:
             split(problem, threads: threads, columnTile: 16, rowTile: 6) { Kernels.small(config, $0) }
-        } else if work <= directLimit {
-            split(problem, threads: threads, columnTile: 8, rowTile: 1) { Kernels.direct(config, $0) }
-        } else {
+        case .blocked:
             split(problem, threads: threads, columnTile: Int(config.nr), rowTile: Int(config.mr)) {
                 multiplyBlocked($0, config: config, kernels: kernels)
             }
         }
     }
 
-    /// Whether `run` takes the packed, blocked path (the only one that reads B through
-    /// `Kernels.packB`, and so the only one that can pack an implicit im2col matrix).
-    static func packsB<Scalar: BinaryFloatingPoint>(_ p: GEMMProblem<Scalar>, work: Int, blas: PlatformBLAS?) -> Bool {
-        if blas != nil, work >= PlatformBLAS.minimumWork, p.alpha != 0, p.cblasCall != nil { return false }
-        if p.k == 0 || p.alpha == 0 { return true } // reads neither A nor B
-        return !isVectorShaped(p) && !isSmallShaped(p, work: work) && work > directLimit
+    /// Where `run` sends a product, decided in one place.
+    enum Route { case platformBLAS, direct, small, blocked }
+
+    /// The route of `p`: the platform BLAS when there is one and CBLAS can express a large enough
+    /// product; the direct loop when C is only scaled (k == 0 or alpha == 0: it reads neither A
+    /// nor B), for vectors and for tiny products; the unpacked small kernel; else the blocked path.
+    static func route<Scalar: BinaryFloatingPoint>(_ p: GEMMProblem<Scalar>, work: Int, blas: PlatformBLAS?) -> Route {
+        if blas != nil, work >= PlatformBLAS.minimumWork, p.alpha != 0, p.cblasCall != nil { return .platformBLAS }
+        if p.k == 0 || p.alpha == 0 || isVectorShaped(p) { return .direct }
+        if isSmallShaped(p, work: work) { return .small }
+        return work <= directLimit ? .direct : .blocked
     }
 
     /// A product whose B is an implicit im2col matrix but whose shape takes an unpacked path (or
