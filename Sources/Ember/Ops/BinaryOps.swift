@@ -72,6 +72,7 @@ extension BinaryOperation {
 extension Tensor {
     /// Applies a binary operation with broadcasting and type promotion.
     func apply(_ operation: BinaryOperation, _ other: Tensor) -> Tensor {
+        if let result = applyWithoutPromotion(operation, other) { return result }
         let shape = Broadcast.shape(self.shape, other.shape, op: operation.name)
         var resultType = DType.resultType(self, other)
         if operation.promotesIntegersToFloat && resultType.isIntegral { resultType = DType.defaultFloat }
@@ -98,6 +99,24 @@ extension Tensor {
                 return [needs.0 ? gradA?.sumToShape(x.shape) : nil, needs.1 ? gradB?.sumToShape(y.shape) : nil]
             }
         }
+        return result
+    }
+
+    /// The commonest case on a short path: two contiguous operands of one shape and one dtype
+    /// that is computed as stored, with nothing to record. It skips broadcasting, type
+    /// promotion and the strided loop, which cost more than the kernel for a tiny tensor.
+    /// nil when the general path is needed.
+    @inline(__always)
+    private func applyWithoutPromotion(_ operation: BinaryOperation, _ other: Tensor) -> Tensor? {
+        let dtype = self.dtype
+        guard dtype == other.dtype, dtype.computeType == dtype, dtype != .bool,
+              !(operation.promotesIntegersToFloat && dtype.isIntegral),
+              autograd == nil || !GraphRecorder.shouldRecord(self, other),
+              other.autograd == nil || !GraphRecorder.shouldRecord(self, other),
+              layout.shape == other.layout.shape, layout.isContiguous, other.layout.isContiguous
+        else { return nil }
+        let result = Tensor(uninitializedLike: self, dtype: dtype)
+        ElementwiseKernel.binaryContiguous(operation.kernel, self, other, into: result)
         return result
     }
 

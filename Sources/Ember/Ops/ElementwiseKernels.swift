@@ -35,18 +35,7 @@ enum ElementwiseKernel {
         let size = out.dtype.byteSize
         // Fast path: same-shape contiguous operands (the common case, and the one-element op).
         if a.shape == b.shape && a.isContiguous && b.isContiguous && out.isContiguous {
-            let n = out.count
-            let o = out.baseAddress, x = UnsafeRawPointer(a.baseAddress), y = UnsafeRawPointer(b.baseAddress)
-            if n <= grain || ParallelLoop.threadCount == 1 {
-                var length = Int64(n), unit: Int64 = 1
-                ember_binary(op, out.dtype.cType, 1, &length, o, &unit, x, &unit, y, &unit)
-                return
-            }
-            ParallelLoop.run(count: n, grain: grain) { range in
-                var length = Int64(range.count), unit: Int64 = 1
-                let offset = range.lowerBound * size
-                ember_binary(op, out.dtype.cType, 1, &length, o + offset, &unit, x + offset, &unit, y + offset, &unit)
-            }
+            binaryContiguous(op, a, b, into: out)
             return
         }
         // Fast path: a contiguous tensor and a one-element operand (`x * 2`, `x + bias` of size 1).
@@ -73,6 +62,23 @@ enum ElementwiseKernel {
         forEachChunk(loop, elementSizes: (size, size, size)) { shape, rank, offsets in
             ember_binary(op, out.dtype.cType, rank, shape, o + offsets.0, loop.strides[0],
                          x + offsets.1, loop.strides[1], y + offsets.2, loop.strides[2])
+        }
+    }
+
+    /// out = op(a, b) for contiguous `a`, `b` and `out` of one shape and dtype.
+    @inline(__always)
+    static func binaryContiguous(_ op: ember_binary_op, _ a: Tensor, _ b: Tensor, into out: Tensor) {
+        let n = out.count, size = out.dtype.byteSize
+        let o = out.baseAddress, x = UnsafeRawPointer(a.baseAddress), y = UnsafeRawPointer(b.baseAddress)
+        if n <= grain || ParallelLoop.threadCount == 1 {
+            var length = Int64(n), unit: Int64 = 1
+            ember_binary(op, out.dtype.cType, 1, &length, o, &unit, x, &unit, y, &unit)
+            return
+        }
+        ParallelLoop.run(count: n, grain: grain) { range in
+            var length = Int64(range.count), unit: Int64 = 1
+            let offset = range.lowerBound * size
+            ember_binary(op, out.dtype.cType, 1, &length, o + offset, &unit, x + offset, &unit, y + offset, &unit)
         }
     }
 

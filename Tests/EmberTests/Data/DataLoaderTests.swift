@@ -159,7 +159,7 @@ func allBatches<S: Dataset, B>(_ loader: DataLoader<S, B>, skipping: Int = 0) th
     @Test func datasetCombinators() throws {
         let data = TensorDataset(Tensor.arange(0, 10, dtype: .float32).reshaped([5, 2]), Tensor.arange(5))
         #expect(data.count == 5)
-        #expect(try data[2].1.item(as: Int.self) == 2)
+        #expect(data[2].1.item(as: Int.self) == 2)
         let subset = Subset(data, indices: [4, 0])
         #expect(try subset[0].0.scalars(as: Float.self) == [8, 9])
         let joined = ConcatDataset([subset, Subset(data, indices: [1, 2, 3])])
