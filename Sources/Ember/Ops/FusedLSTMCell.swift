@@ -39,19 +39,9 @@ enum FusedLSTMCell {
         let h = Tensor(uninitializedShape: [rows, hidden], dtype: dtype)
         let c = Tensor(uninitializedShape: [rows, hidden], dtype: dtype)
         let saved: Tensor? = record ? Tensor(uninitializedShape: [rows, 5 * hidden], dtype: dtype) : nil
-        if rows > 0 && hidden > 0 {
-            let size = dtype.byteSize
-            let pa = UnsafeRawPointer(a.baseAddress), pb = b.map { UnsafeRawPointer($0.baseAddress) }
-            let pc = UnsafeRawPointer(previous.baseAddress), ph = h.baseAddress, pcell = c.baseAddress
-            let ps = saved?.baseAddress
-            // Five transcendental functions per element: split like the unary transcendental ops.
-            ParallelLoop.run(count: rows, grain: max(1, (ElementwiseKernel.grain / 4) / (5 * hidden))) { range in
-                let r = range.lowerBound
-                ember_lstm_cell_forward(dtype.cType, pa + r * 4 * hidden * size, pb.map { $0 + r * 4 * hidden * size },
-                                        pc + r * hidden * size, ph + r * hidden * size, pcell + r * hidden * size,
-                                        ps.map { $0 + r * 5 * hidden * size }, Int64(range.count), Int64(hidden))
-            }
-        }
+        forwardKernel(dtype: dtype, rows: rows, hidden: hidden, inputGates: UnsafeRawPointer(a.baseAddress),
+                      hiddenGates: b.map { UnsafeRawPointer($0.baseAddress) }, cPrev: UnsafeRawPointer(previous.baseAddress),
+                      h: h.baseAddress, c: c.baseAddress, saved: saved?.baseAddress)
         if record, let saved {
             let twoGateInputs = hiddenGates != nil
             GraphRecorder.record("lstmCell", inputs: inputs, outputs: [h, c], saved: inputs) { context in
@@ -71,24 +61,48 @@ enum FusedLSTMCell {
 
     /// d gates and d c_{t−1} in one pass over the saved activations.
     private static func kernelBackward(saved: Tensor, cPrev: Tensor, gradH: Tensor, gradC: Tensor) -> (gates: Tensor, cPrev: Tensor) {
-        let rows = cPrev.shape[0], hidden = cPrev.shape[1], dtype = cPrev.dtype, size = dtype.byteSize
+        let rows = cPrev.shape[0], hidden = cPrev.shape[1], dtype = cPrev.dtype
         let gh = gradH.dtype == dtype ? gradH.contiguous() : gradH.to(dtype).contiguous()
         let gc = gradC.dtype == dtype ? gradC.contiguous() : gradC.to(dtype).contiguous()
         let gradGates = Tensor(uninitializedShape: [rows, 4 * hidden], dtype: dtype)
         let gradPrevious = Tensor(uninitializedShape: [rows, hidden], dtype: dtype)
-        if rows > 0 && hidden > 0 {
-            let ps = UnsafeRawPointer(saved.baseAddress), pc = UnsafeRawPointer(cPrev.baseAddress)
-            let pgh = UnsafeRawPointer(gh.baseAddress), pgc = UnsafeRawPointer(gc.baseAddress)
-            let pgg = gradGates.baseAddress, pgp = gradPrevious.baseAddress
-            ParallelLoop.run(count: rows, grain: max(1, ElementwiseKernel.grain / (9 * hidden))) { range in
-                let r = range.lowerBound
-                ember_lstm_cell_backward(dtype.cType, ps + r * 5 * hidden * size, pc + r * hidden * size,
-                                         pgh + r * hidden * size, pgc + r * hidden * size,
-                                         pgg + r * 4 * hidden * size, pgp + r * hidden * size,
-                                         Int64(range.count), Int64(hidden))
-            }
-        }
+        backwardKernel(dtype: dtype, rows: rows, hidden: hidden, saved: UnsafeRawPointer(saved.baseAddress),
+                       cPrev: UnsafeRawPointer(cPrev.baseAddress), gradH: UnsafeRawPointer(gh.baseAddress),
+                       gradC: UnsafeRawPointer(gc.baseAddress), gradGates: gradGates.baseAddress,
+                       gradCPrev: gradPrevious.baseAddress)
         return (gradGates, gradPrevious)
+    }
+
+    /// `ember_lstm_cell_forward` over contiguous buffers (see ember_recurrent.h), rows split
+    /// across cores. Shared with `FusedLSTMLayer`, which points it into its per-step buffers.
+    static func forwardKernel(dtype: DType, rows: Int, hidden: Int, inputGates: UnsafeRawPointer,
+                              hiddenGates: UnsafeRawPointer?, cPrev: UnsafeRawPointer, h: UnsafeMutableRawPointer,
+                              c: UnsafeMutableRawPointer, saved: UnsafeMutableRawPointer?) {
+        guard rows > 0 && hidden > 0 else { return }
+        let size = dtype.byteSize
+        // Five transcendental functions per element: split like the unary transcendental ops.
+        ParallelLoop.run(count: rows, grain: max(1, (ElementwiseKernel.grain / 4) / (5 * hidden))) { range in
+            let r = range.lowerBound
+            ember_lstm_cell_forward(dtype.cType, inputGates + r * 4 * hidden * size,
+                                    hiddenGates.map { $0 + r * 4 * hidden * size },
+                                    cPrev + r * hidden * size, h + r * hidden * size, c + r * hidden * size,
+                                    saved.map { $0 + r * 5 * hidden * size }, Int64(range.count), Int64(hidden))
+        }
+    }
+
+    /// `ember_lstm_cell_backward` over contiguous buffers, rows split across cores.
+    static func backwardKernel(dtype: DType, rows: Int, hidden: Int, saved: UnsafeRawPointer, cPrev: UnsafeRawPointer,
+                               gradH: UnsafeRawPointer, gradC: UnsafeRawPointer, gradGates: UnsafeMutableRawPointer,
+                               gradCPrev: UnsafeMutableRawPointer) {
+        guard rows > 0 && hidden > 0 else { return }
+        let size = dtype.byteSize
+        ParallelLoop.run(count: rows, grain: max(1, ElementwiseKernel.grain / (9 * hidden))) { range in
+            let r = range.lowerBound
+            ember_lstm_cell_backward(dtype.cType, saved + r * 5 * hidden * size, cPrev + r * hidden * size,
+                                     gradH + r * hidden * size, gradC + r * hidden * size,
+                                     gradGates + r * 4 * hidden * size, gradCPrev + r * hidden * size,
+                                     Int64(range.count), Int64(hidden))
+        }
     }
 
     /// The same formulas in Tensor ops, recomputing the activations from the (attached) inputs,

@@ -6,9 +6,11 @@
 // gate arithmetic run per step. The projected input is cut into steps by `unbind`, which
 // records one node for all T steps (a `select` per step would zero-fill a full [T, B, G]
 // gradient per step in backward). Everything is composed from Tensor ops, so gradients of
-// any order come from their rules, except LSTM's gate arithmetic, which is one fused op per
-// step (`FusedLSTMCell`, Ops/FusedLSTMCell.swift) with a one-pass kernel backward and a
-// Tensor-op backward for createGraph.
+// any order come from their rules, except LSTM: its whole recurrence over the steps is one op
+// per layer and direction (`FusedLSTMLayer`, Ops/FusedLSTMLayer.swift), whose backward through
+// time computes W_hh's gradient as one product over all steps; its per-step gate arithmetic is
+// the fused cell kernel (`FusedLSTMCell`), which `LSTMCell` and the step-by-step path use too.
+// Both have a kernel backward and a Tensor-op backward for createGraph.
 
 /// The nonlinearity of a plain `RNN` or `RNNCell`.
 public enum RNNNonlinearity: Sendable {
@@ -68,6 +70,9 @@ public class RecurrentLayer: Module {
     /// bias_ih, bias_hh). Their number depends on the configuration, so they are listed by
     /// `discoverMembers` rather than declared as properties.
     let slots: [Parameter<Tensor>]
+    /// Whether an LSTM layer runs as one `FusedLSTMLayer` op per layer and direction (the
+    /// default) or step by step; tests compare the two.
+    var fusesLSTMLayers = true
 
     /// Number of directions: 2 when bidirectional, else 1.
     public var directionCount: Int { bidirectional ? 2 : 1 }
@@ -199,7 +204,14 @@ public class RecurrentLayer: Module {
                 projected = projected + (inputBias + bias)
             }
         }
-        let inputs = projected.reshaped([steps, batch, projected.shape[1]]).unbind(dim: 0)
+        let projectedSteps = projected.reshaped([steps, batch, projected.shape[1]])
+        if mode == .lstm && hiddenBias == nil && fusesLSTMLayers,
+           FusedLSTMLayer.supports(inputGates: projectedSteps, hiddenWeight: w.hiddenWeight, h0: state[0], c0: state[1]) {
+            let result = FusedLSTMLayer.apply(inputGates: projectedSteps, hiddenWeight: w.hiddenWeight,
+                                              h0: state[0], c0: state[1], reverse: reverse)
+            return (result.output, [result.h, result.c])
+        }
+        let inputs = projectedSteps.unbind(dim: 0)
         // Transposed per step (a view), not once per layer: each step's weight gradient then
         // goes straight to the leaf and is added in place, in W_hh's layout. A shared view
         // would sum 32 transposed gradients in its node first, through the strided kernel
