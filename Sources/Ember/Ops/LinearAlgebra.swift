@@ -101,18 +101,21 @@ extension Tensor {
         emberPrecondition(a.dtype == b.dtype,
                      "\(op): expected both operands to have the same dtype, but got \(a.dtype) and \(b.dtype)")
         emberPrecondition(a.dtype != .bool, "\(op): not implemented for bool tensors")
-        let batchShape = Broadcast.shape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)), op: op)
+        // Two plain matrices (the common case) skip the batch broadcast and its arrays.
+        let batchShape = a.rank == 2 && b.rank == 2 ? []
+            : Broadcast.shape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)), op: op)
+        let resultShape = batchShape.isEmpty ? [n, m] : batchShape + [n, m]
 
         let result: Tensor
         switch a.dtype {
         case .float32, .float64:
-            result = Tensor(uninitializedShape: batchShape + [n, m], dtype: a.dtype)
+            result = Tensor(uninitializedShape: resultShape, dtype: a.dtype)
             MatrixProductKernel.run(a, b, into: result, batchShape: batchShape)
         case .float16, .bfloat16:
             let product = withoutGrad { matrixProduct(a.to(.float32), b.to(.float32), op: op) }
             result = withoutGrad { product.to(a.dtype) }
         default:
-            result = Tensor(uninitializedShape: batchShape + [n, m], dtype: a.dtype)
+            result = Tensor(uninitializedShape: resultShape, dtype: a.dtype)
             MatrixProductKernel.runIntegers(a, b, into: result, batchShape: batchShape)
         }
 
