@@ -1,6 +1,6 @@
 import Ember
 
-/// Sequence models, forward + backward: an LSTM layer and a transformer encoder layer.
+/// Sequence models, forward + backward: an LSTM layer, a GRU layer and a transformer encoder layer.
 /// Sizes match scripts/bench/bench_torch.py.
 extension Workload {
     static var sequence: [Workload] {
@@ -12,6 +12,15 @@ extension Workload {
                 return {
                     lstm.zeroGrad()
                     lstm(x).output.sum().backward()
+                }
+            },
+            Workload(name: "gru_fwd_bwd", group: "nn",
+                     note: "GRU 64→128, batch 16, seq 32, float32: forward + backward of output.sum()") {
+                let gru = GRU(inputSize: 64, hiddenSize: 128, batchFirst: true)
+                let x = Tensor.randn([16, 32, 64])
+                return {
+                    gru.zeroGrad()
+                    gru(x).output.sum().backward()
                 }
             },
             Workload(name: "transformer_encoder_fwd_bwd", group: "nn",

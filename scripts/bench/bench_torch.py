@@ -193,6 +193,17 @@ def _lstm():
     return body
 
 
+@workload("gru_fwd_bwd", "nn", note="GRU 64→128, batch 16, seq 32, float32: forward + backward of output.sum()")
+def _gru():
+    gru = torch.nn.GRU(64, 128, batch_first=True)
+    x = torch.randn(16, 32, 64)
+
+    def body():
+        gru.zero_grad(set_to_none=True)
+        gru(x)[0].sum().backward()
+    return body
+
+
 @workload("transformer_encoder_fwd_bwd", "nn",
           note="TransformerEncoderLayer d=128, 4 heads, ff 512, dropout 0, batch 8, seq 64, float32: forward + backward")
 def _transformer_encoder():
