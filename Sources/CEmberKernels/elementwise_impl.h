@@ -190,3 +190,22 @@ void VARIANT(ember_compare)(ember_compare_op op, ember_dtype dtype, int ndim, co
     default: break;
     }
 }
+
+// y += alpha * x over n contiguous float32 or float64 elements: `add_(other, alpha:)` in one
+// pass (the optimizers' parameter and momentum updates), instead of writing alpha * x to a
+// temporary and adding it. alpha is rounded to the element type and the product is rounded
+// before the sum (no fused multiply-add), so the bits are those of the two-op form on every
+// instruction set.
+void VARIANT(ember_axpy)(ember_dtype dtype, int64_t n, double alpha, const void *x, void *y) {
+#pragma clang fp contract(off)
+    if (dtype == EMBER_FLOAT32) {
+        const float a = (float)alpha;
+        const float *restrict xs = x;
+        float *restrict ys = y;
+        for (int64_t i = 0; i < n; i++) ys[i] = ys[i] + a * xs[i];
+    } else if (dtype == EMBER_FLOAT64) {
+        const double *restrict xs = x;
+        double *restrict ys = y;
+        for (int64_t i = 0; i < n; i++) ys[i] = ys[i] + alpha * xs[i];
+    }
+}

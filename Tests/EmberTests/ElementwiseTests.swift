@@ -148,6 +148,36 @@ import Testing
         }
     }
 
+    /// `add_(other, alpha:)` runs one pass (`ember_axpy`) for contiguous float operands and the
+    /// two-op form otherwise; either way the bits are those of `y + x * alpha`.
+    @Test(arguments: [DType.float32, .float64], [0, 1, 37, 70_000])
+    func addScaledInPlaceEqualsTheTwoOpForm(_ dtype: DType, _ count: Int) {
+        func same(_ a: Tensor, _ b: Tensor) -> Bool {
+            a.shape == b.shape && a.dtype == b.dtype
+                && zip(a.scalars(as: Double.self), b.scalars(as: Double.self)).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+        }
+        let generator = RandomGenerator(seed: 5)
+        var x = Tensor.randn([count], dtype: dtype, generator: generator)
+        if count > 2 {   // NaN and infinity take the same arithmetic
+            x = Tensor.cat([Tensor([Double.nan, .infinity] as [Double]).to(dtype), x.narrow(dim: 0, start: 2, length: count - 2)])
+        }
+        let y0 = Tensor.randn([count], dtype: dtype, generator: generator)
+        let y = y0.clone()
+        let version = y.storage.version
+        y.add_(x, alpha: 0.3)
+        #expect(y.storage.version == version + 1)
+        #expect(same(y, y0 + x * 0.3), "\(dtype) \(count)")
+        // The same tensor on both sides.
+        let z = y0.clone()
+        z.add_(z, alpha: 2)
+        #expect(same(z, y0 + y0 * 2), "\(dtype) \(count) self")
+        // A strided operand takes the two-op path.
+        let strided = Tensor.randn([count, 2], dtype: dtype, generator: generator).select(dim: 1, index: 0)
+        let w = y0.clone()
+        w.add_(strided, alpha: -1.5)
+        #expect(same(w, y0 + strided * -1.5), "\(dtype) \(count) strided")
+    }
+
     @Test func integerDivisionByZeroDoesNotTrap() {
         let a = Tensor([7, -7, Int.min] as [Int]), b = Tensor([0, 0, -1] as [Int])
         #expect(a.floorDivide(b).scalars(as: Int.self) == [0, 0, Int.min])

@@ -23,6 +23,11 @@ void ember_binary(ember_binary_op op, ember_dtype dtype, int ndim, const int64_t
                   const void *a, const int64_t *a_strides,
                   const void *b, const int64_t *b_strides);
 
+/// y += alpha * x over `n` contiguous float32 or float64 elements (other dtypes: no-op), with
+/// alpha rounded to the dtype and the product rounded before the sum, as `y + alpha * x` in two
+/// operations would.
+void ember_axpy(ember_dtype dtype, int64_t n, double alpha, const void *x, void *y);
+
 typedef enum { EMBER_EQ = 0, EMBER_NE, EMBER_LT, EMBER_LE, EMBER_GT, EMBER_GE } ember_compare_op;
 
 /// Comparisons of two operands of `dtype`, writing bools (one byte each).

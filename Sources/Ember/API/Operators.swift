@@ -1,4 +1,5 @@
 import CEmberKernels
+import EmberKernels
 
 // Operators follow PyTorch: `+ - * /` broadcast and promote, comparisons return bool tensors.
 // A Swift scalar on either side is a "wrapped number": `x * 2` keeps x's dtype, as in PyTorch.
@@ -111,8 +112,26 @@ extension Tensor {
     /// In-place `self += alpha * other`; returns self.
     @discardableResult
     public func add_(_ other: Tensor, alpha: Double = 1) -> Tensor {
+        if alpha != 1 && addScaledInOnePass(other, alpha: alpha) { return self }
         updateInPlace(.add, alpha == 1 ? other : other * alpha, op: "add_")
         return self
+    }
+
+    /// `self += alpha * other` in one pass of `ember_axpy` when both are contiguous float32 or
+    /// float64 tensors of one shape and dtype, in distinct storage or the same view, with nothing to
+    /// record (an optimizer's update); false, having done nothing, otherwise. Same bits as the
+    /// two-op form.
+    private func addScaledInOnePass(_ other: Tensor, alpha: Double) -> Bool {
+        guard dtype == .float32 || dtype == .float64, other.dtype == dtype, other.shape == shape,
+              isContiguous, other.isContiguous, other.storage !== storage || other.layout == layout,
+              !GraphRecorder.shouldRecord(self, other) else { return false }
+        let size = dtype.byteSize, cType = dtype.cType
+        let y = baseAddress, x = UnsafeRawPointer(other.baseAddress)
+        ParallelLoop.run(count: count, grain: ElementwiseKernel.grain) { range in
+            ember_axpy(cType, Int64(range.count), alpha, x + range.lowerBound * size, y + range.lowerBound * size)
+        }
+        storage.bumpVersion()
+        return true
     }
     /// In-place `self *= other`; returns self.
     @discardableResult
