@@ -40,10 +40,11 @@ protocol ConvolutionScalar: GEMMScalar, BinaryFloatingPoint {
                      a: UnsafePointer<Self>, aRowStride: Int, aColumnStride: Int,
                      b: UnsafePointer<Self>, bRowStride: Int, bColumnStride: Int,
                      accumulate: Bool, c: UnsafeMutablePointer<Self>, cRowStride: Int)
-    /// `gemm` with B the implicit im2col matrix of one image (`GEMM.multiply(…, im2colOf:…)`).
+    /// `gemm` with B the implicit im2col matrix of n / outPlane images, `imageStride` elements
+    /// apart (`GEMM.multiply(…, im2colOf:…)`).
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Self>, aRowStride: Int,
                      im2colOf image: UnsafePointer<Self>, _ window: UnsafePointer<ember_window_geometry>,
-                     accumulate: Bool, c: UnsafeMutablePointer<Self>, cRowStride: Int)
+                     imageStride: Int, accumulate: Bool, c: UnsafeMutablePointer<Self>, cRowStride: Int)
     static func im2col(_ input: UnsafePointer<Self>, images: Int, imageStride: Int,
                        _ geometry: UnsafePointer<ember_window_geometry>, _ begin: Int64, _ end: Int64,
                        _ columns: UnsafeMutablePointer<Self>, columnStride: Int)
@@ -62,9 +63,10 @@ extension Float: ConvolutionScalar {
     }
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRowStride: Int,
                      im2colOf image: UnsafePointer<Float>, _ window: UnsafePointer<ember_window_geometry>,
-                     accumulate: Bool, c: UnsafeMutablePointer<Float>, cRowStride: Int) {
+                     imageStride: Int, accumulate: Bool, c: UnsafeMutablePointer<Float>, cRowStride: Int) {
         GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: 1,
-                      im2colOf: image, window: window, beta: accumulate ? 1 : 0, c: c, cRowStride: cRowStride)
+                      im2colOf: image, window: window, imageStride: imageStride, beta: accumulate ? 1 : 0,
+                      c: c, cRowStride: cRowStride)
     }
     static func im2col(_ input: UnsafePointer<Float>, images: Int, imageStride: Int,
                        _ geometry: UnsafePointer<ember_window_geometry>, _ begin: Int64, _ end: Int64,
@@ -88,9 +90,10 @@ extension Double: ConvolutionScalar {
     }
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, aRowStride: Int,
                      im2colOf image: UnsafePointer<Double>, _ window: UnsafePointer<ember_window_geometry>,
-                     accumulate: Bool, c: UnsafeMutablePointer<Double>, cRowStride: Int) {
+                     imageStride: Int, accumulate: Bool, c: UnsafeMutablePointer<Double>, cRowStride: Int) {
         GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: 1,
-                      im2colOf: image, window: window, beta: accumulate ? 1 : 0, c: c, cRowStride: cRowStride)
+                      im2colOf: image, window: window, imageStride: imageStride, beta: accumulate ? 1 : 0,
+                      c: c, cRowStride: cRowStride)
     }
     static func im2col(_ input: UnsafePointer<Double>, images: Int, imageStride: Int,
                        _ geometry: UnsafePointer<ember_window_geometry>, _ begin: Int64, _ end: Int64,
@@ -156,25 +159,12 @@ enum ConvolutionKernel {
         let y = output.baseAddress.assumingMemoryBound(to: T.self)
         var window = geometry.window
         let chunk = imagesPerChunk(T.self, batch: batch, depth: depth, outPlane: outPlane, geometry: geometry)
-        // One image per chunk: GEMM packs B straight from the image (implicit im2col), so the
-        // column matrix is needed only when chunks hold several images.
-        withColumnBuffer(T.self, count: geometry.isPointwise || chunk == 1 ? 0 : depth * chunk * outPlane) { columns in
         withColumnBuffer(T.self, count: chunk > 1 ? groupOut * chunk * outPlane : 0) { product in
             var first = 0
             while first < batch {
                 let images = min(chunk, batch - first), span = images * outPlane
                 for group in 0..<groups {
                     let image = x + (first * channels + group * groupChannels) * inPlane
-                    let matrix: UnsafePointer<T>
-                    if geometry.isPointwise || images == 1 {
-                        matrix = image
-                    } else {
-                        ParallelLoop.run(count: depth, grain: grain(rowLength: span)) { rows in
-                            T.im2col(image, images: images, imageStride: channels * inPlane, &window,
-                                     Int64(rows.lowerBound), Int64(rows.upperBound), columns, columnStride: span)
-                        }
-                        matrix = UnsafePointer(columns)
-                    }
                     let weights = w + group * groupOut * depth
                     if images == 1 {
                         let out = y + (first * outChannels + group * groupOut) * outPlane
@@ -185,17 +175,20 @@ enum ConvolutionKernel {
                         }
                         if geometry.isPointwise {
                             T.gemm(m: groupOut, n: outPlane, k: depth, a: weights, aRowStride: depth, aColumnStride: 1,
-                                   b: matrix, bRowStride: outPlane, bColumnStride: 1,
+                                   b: image, bRowStride: outPlane, bColumnStride: 1,
                                    accumulate: b != nil, c: out, cRowStride: outPlane)
                         } else {
                             T.gemm(m: groupOut, n: outPlane, k: depth, a: weights, aRowStride: depth,
-                                   im2colOf: image, &window, accumulate: b != nil, c: out, cRowStride: outPlane)
+                                   im2colOf: image, &window, imageStride: 0, accumulate: b != nil,
+                                   c: out, cRowStride: outPlane)
                         }
                         continue
                     }
-                    // [groupOut, images·outPlane], then one pass to [images, groupOut, outPlane] (+ bias).
-                    T.gemm(m: groupOut, n: span, k: depth, a: weights, aRowStride: depth, aColumnStride: 1,
-                           b: matrix, bRowStride: span, bColumnStride: 1, accumulate: false, c: product, cRowStride: span)
+                    // [groupOut, images·outPlane] with B packed straight from the images, then one
+                    // pass to [images, groupOut, outPlane] (+ bias).
+                    T.gemm(m: groupOut, n: span, k: depth, a: weights, aRowStride: depth,
+                           im2colOf: image, &window, imageStride: channels * inPlane, accumulate: false,
+                           c: product, cRowStride: span)
                     for i in 0..<images {
                         for o in 0..<groupOut {
                             let source = UnsafePointer(product + o * span + i * outPlane)
@@ -211,7 +204,6 @@ enum ConvolutionKernel {
                 }
                 first += images
             }
-        }
         }
     }
 
