@@ -117,7 +117,7 @@ public enum GEMM {
         if problem.m == 0 || problem.n == 0 { return }
         let work = problem.m * problem.n * problem.k
         let path = route(problem, work: work, blas: blas)
-        // Only the blocked path packs B, so only it can read an image as an implicit im2col
+        // Only the blocked path packs B, so only it can read images as an implicit im2col
         // matrix; the others get the column matrix written out (k == 0 or alpha == 0 read no B).
         if problem.window != nil, problem.k > 0, problem.alpha != 0, path != .blocked {
             runMaterialized(problem, kernels: kernels, level: level, threads: threads, blas: blas)

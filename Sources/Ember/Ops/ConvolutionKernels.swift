@@ -108,8 +108,9 @@ extension Double: ConvolutionScalar {
 }
 
 /// The three convolution kernels: forward, gradient with respect to the input, gradient with
-/// respect to the weight. Each runs, per chunk of images and per group, one im2col (or col2im)
-/// and ONE GEMM; GEMM threads internally and im2col/col2im are split across threads here.
+/// respect to the weight. Each runs, per chunk of images and per group, ONE GEMM, with an im2col
+/// before it (the weight gradient; the forward pass's is implicit, see below) or a col2im after
+/// it (the input gradient); GEMM threads internally and im2col/col2im are split across threads here.
 ///
 /// Why chunks of images: a small image makes a small GEMM (LeNet's first layer is 6x784x25 per
 /// image), where packing and the call overhead cost more than the arithmetic, and the weight
@@ -121,10 +122,15 @@ extension Double: ConvolutionScalar {
 /// the budget with one image, and then the chunk is one image and the GEMM writes the output in
 /// place, as the per-image kernel did; the budget keeps the column matrix of an ImageNet batch
 /// (hundreds of MB) from being materialised.
-/// A chunk of one image skips the column matrix in the forward pass: GEMM packs its panels of B
-/// straight from the image (`GEMM.multiply(…, im2colOf:…)`, an implicit im2col), which saves
-/// writing the column matrix and reading it back (measured on the AVX2 machine, 64→64 at 56x56,
-/// one thread: 40 → 34 ms for 8 images; im2col plus the packing of B were a third of the time).
+/// The forward pass never writes the column matrix: GEMM packs its panels of B straight from the
+/// chunk's images (`GEMM.multiply(…, im2colOf:…, imageStride:…)`, an implicit im2col; column j
+/// is output position j % outPlane of image j / outPlane), which saves writing the column matrix
+/// and reading it back. Measured on the AVX2 machine: 64→64 at 56x56, one image per chunk, one
+/// thread: 40 → 34 ms for 8 images (im2col plus the packing of B were a third of the time);
+/// LeNet's 64-image chunks: packing B for both layers' forward products 1.68 → 1.25 ms alone,
+/// one thread; the training step's fastest runs about 3% faster on one thread (9.06 → 8.76 ms,
+/// medians within this VM's noise): its forward im2col and B packing, 19% of the profile,
+/// became an implicit packing of 17%.
 /// The backward kernels still materialise it: col2im needs it written, and the weight gradient
 /// packs it as A.
 /// Rejected: direct (non-im2col) convolution kernels per kernel size — much more code, and
@@ -135,7 +141,9 @@ enum ConvolutionKernel {
 
     /// Bytes the column matrix of one chunk of images may take. A task-local value so tests can
     /// shrink it (`ConvolutionKernel.$columnBudget.withValue(…)`) to run the several-chunk path
-    /// with small tensors without affecting convolutions running concurrently elsewhere.
+    /// with small tensors without affecting convolutions running concurrently elsewhere. The
+    /// forward pass, which writes no column matrix, chunks the same way: its one-image chunks
+    /// write the output in place, and larger chunks bound its product scratch.
     @TaskLocal static var columnBudget = 8 << 20
 
     /// Images per chunk: as many as fit in `columnBudget`, at least one; one for pointwise
