@@ -156,9 +156,11 @@ ember_gemm_config ember_gemm_config_f64(int level) {
         GEMM_DISPATCH(config, ember_gemm_pack_b_##SUFFIX, (kc, nc, b, rs, cs, packed))              \
     }                                                                                               \
     void ember_gemm_pack_im2col_##SUFFIX(ember_gemm_config config, int64_t kc, int64_t nc,          \
-                                         const T *image, const ember_window_geometry *g,            \
-                                         int64_t k0, int64_t j0, T *packed) {                       \
-        GEMM_DISPATCH(config, ember_gemm_pack_im2col_##SUFFIX, (kc, nc, image, g, k0, j0, packed))  \
+                                         const T *image, int64_t image_stride,                      \
+                                         const ember_window_geometry *g, int64_t k0, int64_t j0,    \
+                                         T *packed) {                                               \
+        GEMM_DISPATCH(config, ember_gemm_pack_im2col_##SUFFIX,                                      \
+                      (kc, nc, image, image_stride, g, k0, j0, packed))                             \
     }                                                                                               \
     void ember_gemm_macro_##SUFFIX(ember_gemm_config config, int64_t mc, int64_t nc, int64_t kc,    \
                                    T alpha, const T *pa, const T *pb, T beta, T *c, int64_t ldc) {  \

@@ -74,23 +74,31 @@
         }                                                                                            \
     }                                                                                                \
                                                                                                      \
-    /* One panel of the implicit im2col matrix of a convolution (see ember_im2col_*): element   */ \
-    /* (k0 + p, j0 + j) is the input under kernel tap (ky, kx) of channel c (row c*kh*kw + ky*kw  */ \
-    /* + kx) at output position j0 + j, zero outside the image; out[p * NR + j] as pack_b, zero */ \
-    /* past `cols`. The panel's columns are first cut into runs on one output row; a run whose   */ \
-    /* window row lies inside the image (the common case) is a plain copy, no test per element. */ \
+    /* One panel of the implicit im2col matrix (see ember_im2col_*) of images that start at       */ \
+    /* image + i * image_stride: column j0 + j is output position (j0 + j) % out_plane of image   */ \
+    /* (j0 + j) / out_plane, and row k0 + p = c*kh*kw + ky*kw + kx holds the input under kernel   */ \
+    /* tap (ky, kx) of channel c there, zero outside the image; out[p * NR + j] as pack_b, zero   */ \
+    /* past `cols`. The panel's columns are first cut into runs on one output row of one image    */ \
+    /* (an image ends where an output row does, so finding the image per run keeps each run       */ \
+    /* inside one); a run whose window row lies inside the image (the common case) is a plain     */ \
+    /* copy, no test per element.                                                                 */ \
     GEMM_INLINE void pack_im2col_panel_##SUFFIX(T *restrict out, const T *restrict image,            \
-                                                const ember_window_geometry *g, int64_t k0,          \
-                                                int64_t kc, int64_t j0, int64_t cols) {              \
-        const int64_t ow = g->out_width, width = g->width, plane = g->height * g->width;             \
+                                                int64_t image_stride,                                \
+                                                const ember_window_geometry *g,                      \
+                                                int64_t k0, int64_t kc, int64_t j0, int64_t cols) {  \
+        const int64_t ow = g->out_width, out_plane = g->out_height * ow;                             \
+        const int64_t width = g->width, plane = g->height * g->width;                                \
         const int64_t sw = g->stride_w, kw = g->kernel_w, kh = g->kernel_h;                          \
         int64_t run_start[NR], run_length[NR], run_y[NR], run_x[NR];                                 \
+        const T *run_image[NR];                                                                      \
         int runs = 0;                                                                                \
         for (int64_t j = 0; j < cols; runs++) {                                                      \
-            const int64_t oy = (j0 + j) / ow, ox = (j0 + j) % ow;                                    \
+            const int64_t column = j0 + j, position = column % out_plane;                            \
+            const int64_t oy = position / ow, ox = position % ow;                                    \
             const int64_t length = cols - j < ow - ox ? cols - j : ow - ox;                          \
             run_start[runs] = j;                                                                     \
             run_length[runs] = length;                                                               \
+            run_image[runs] = image + column / out_plane * image_stride;                             \
             run_y[runs] = oy * g->stride_h - g->pad_h;                                               \
             run_x[runs] = ox * sw - g->pad_w;                                                        \
             j += length;                                                                             \
@@ -104,7 +112,8 @@
                 T *restrict d = out + p * NR;                                                        \
                 const int64_t iy = run_y[0] + ky * g->dilation_h;                                    \
                 if (iy >= 0 && iy < g->height) {                                                     \
-                    const T *in = image + c * plane + iy * width + run_x[0] + kx * g->dilation_w;    \
+                    const T *in = run_image[0] + c * plane + iy * width + run_x[0] +                 \
+                                  kx * g->dilation_w;                                                \
                     for (int64_t q = 0; q < NR; q++) d[q] = in[q];                                   \
                 } else {                                                                             \
                     for (int64_t q = 0; q < NR; q++) d[q] = 0;                                       \
@@ -118,7 +127,6 @@
         }                                                                                            \
         for (int64_t p = 0; p < kc; p++) {                                                           \
             T *restrict row_out = out + p * NR;                                                      \
-            const T *channel = image + c * plane;                                                    \
             const int64_t dy = ky * g->dilation_h, dx = kx * g->dilation_w;                          \
             for (int r = 0; r < runs; r++) {                                                         \
                 T *restrict d = row_out + run_start[r];                                              \
@@ -127,7 +135,7 @@
                     for (int64_t q = 0; q < length; q++) d[q] = 0;                                   \
                     continue;                                                                        \
                 }                                                                                    \
-                const T *in = channel + iy * width;                                                  \
+                const T *in = run_image[r] + c * plane + iy * width;                                 \
                 if (ix >= 0 && ix + (length - 1) * sw < width) {                                     \
                     if (sw == 1) {                                                                   \
                         for (int64_t q = 0; q < length; q++) d[q] = in[ix + q];                      \
@@ -150,11 +158,13 @@
     }                                                                                                \
                                                                                                      \
     void GEMM_NAME(ember_gemm_pack_im2col_##SUFFIX)(int64_t kc, int64_t nc, const T *image,          \
+                                                    int64_t image_stride,                            \
                                                     const ember_window_geometry *g, int64_t k0,      \
                                                     int64_t j0, T *packed) {                         \
         for (int64_t j = 0; j < nc; j += NR) {                                                       \
             const int64_t cols = nc - j < NR ? nc - j : NR;                                          \
-            pack_im2col_panel_##SUFFIX(packed + j * kc, image, g, k0, kc, j0 + j, cols);             \
+            pack_im2col_panel_##SUFFIX(packed + j * kc, image, image_stride, g, k0, kc, j0 + j,      \
+                                       cols);                                                        \
         }                                                                                            \
     }                                                                                                \
                                                                                                      \

@@ -7,7 +7,7 @@
 #define GEMM_DECLARE_VARIANT(T, SUFFIX, VARIANT)                                                      \
     void ember_gemm_pack_a_##SUFFIX##_##VARIANT(int64_t, int64_t, const T *, int64_t, int64_t, T *); \
     void ember_gemm_pack_b_##SUFFIX##_##VARIANT(int64_t, int64_t, const T *, int64_t, int64_t, T *); \
-    void ember_gemm_pack_im2col_##SUFFIX##_##VARIANT(int64_t, int64_t, const T *,                     \
+    void ember_gemm_pack_im2col_##SUFFIX##_##VARIANT(int64_t, int64_t, const T *, int64_t,            \
                                                      const ember_window_geometry *, int64_t, int64_t, T *); \
     void ember_gemm_macro_##SUFFIX##_##VARIANT(int64_t, int64_t, int64_t, T, const T *, const T *, T, \
                                                T *, int64_t);                                        \

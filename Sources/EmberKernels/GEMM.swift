@@ -60,23 +60,25 @@ public enum GEMM {
             blas: PlatformBLAS.active)
     }
 
-    /// `multiply` with B the im2col matrix of one image, `[C·kh·kw, outH·outW]` as
+    /// `multiply` with B the im2col matrix of one or more images, `[C·kh·kw, images·outH·outW]` as
     /// `ember_im2col_f32` would write it for `window`, without writing it: GEMM packs its panels
-    /// of B straight from the `[C, H, W]` image at `image` (k must be C·kh·kw, n outH·outW). This
-    /// saves a convolution the round trip of its column matrix through memory (7 MB per image
-    /// for 64 channels at 56x56, written by im2col and read back by the packing).
+    /// of B straight from the `[C, H, W]` images, image i at `image + i * imageStride` (k must be
+    /// C·kh·kw, n images·outH·outW; `imageStride` is not read for one image). This saves a
+    /// convolution the round trip of its column matrix through memory (7 MB per image for 64
+    /// channels at 56x56, written by im2col and read back by the packing).
     ///
-    ///     GEMM.multiply(m: outChannels, n: outH * outW, k: channels * kh * kw, alpha: 1,
-    ///                   a: weight, aRowStride: k, aColumnStride: 1, im2colOf: image, window: &window,
-    ///                   beta: 0, c: output, cRowStride: outH * outW)
+    ///     GEMM.multiply(m: outChannels, n: images * outH * outW, k: channels * kh * kw, alpha: 1,
+    ///                   a: weight, aRowStride: k, aColumnStride: 1, im2colOf: input, window: &window,
+    ///                   imageStride: channels * H * W, beta: 0, c: product, cRowStride: n)
     public static func multiply(
         m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
-        im2colOf image: UnsafePointer<Float>, window: UnsafePointer<ember_window_geometry>,
+        im2colOf image: UnsafePointer<Float>, window: UnsafePointer<ember_window_geometry>, imageStride: Int = 0,
         beta: Float, c: UnsafeMutablePointer<Float>, cRowStride: Int
     ) {
         let problem = GEMMProblem(
             m: m, n: n, k: k, alpha: alpha, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
-            b: image, bRowStride: n, bColumnStride: 1, beta: beta, c: c, cRowStride: cRowStride, window: window)
+            b: image, bRowStride: n, bColumnStride: 1, beta: beta, c: c, cRowStride: cRowStride,
+            window: window, imageStride: imageStride)
         run(problem, kernels: Float32GEMMKernels.self, level: -1, threads: ParallelLoop.threadCount,
             blas: PlatformBLAS.active)
     }
@@ -84,12 +86,13 @@ public enum GEMM {
     /// The double-precision `multiply(…, im2colOf:window:…)`, with the same contract.
     public static func multiply(
         m: Int, n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, aRowStride: Int, aColumnStride: Int,
-        im2colOf image: UnsafePointer<Double>, window: UnsafePointer<ember_window_geometry>,
+        im2colOf image: UnsafePointer<Double>, window: UnsafePointer<ember_window_geometry>, imageStride: Int = 0,
         beta: Double, c: UnsafeMutablePointer<Double>, cRowStride: Int
     ) {
         let problem = GEMMProblem(
             m: m, n: n, k: k, alpha: alpha, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
-            b: image, bRowStride: n, bColumnStride: 1, beta: beta, c: c, cRowStride: cRowStride, window: window)
+            b: image, bRowStride: n, bColumnStride: 1, beta: beta, c: c, cRowStride: cRowStride,
+            window: window, imageStride: imageStride)
         run(problem, kernels: Float64GEMMKernels.self, level: -1, threads: ParallelLoop.threadCount,
             blas: PlatformBLAS.active)
     }
@@ -114,7 +117,7 @@ public enum GEMM {
         if problem.m == 0 || problem.n == 0 { return }
         let work = problem.m * problem.n * problem.k
         let path = route(problem, work: work, blas: blas)
-        // Only the blocked path packs B, so only it can read an image as an implicit im2col
+        // Only the blocked path packs B, so only it can read images as an implicit im2col
         // matrix; the others get the column matrix written out (k == 0 or alpha == 0 read no B).
         if problem.window != nil, problem.k > 0, problem.alpha != 0, path != .blocked {
             runMaterialized(problem, kernels: kernels, level: level, threads: threads, blas: blas)
@@ -154,21 +157,28 @@ public enum GEMM {
     /// A product whose B is an implicit im2col matrix but whose shape takes an unpacked path (or
     /// the platform BLAS): writes the column matrix once, as the convolution did before, and runs
     /// the ordinary product on it. Such products are small (or rare), so the copy is cheap.
+    /// im2col writes whole images, so the matrix covers every image that the product's columns
+    /// (`firstColumn..<firstColumn + n`) touch, and B starts inside it.
     static func runMaterialized<Kernels: GEMMKernels>(
         _ problem: GEMMProblem<Kernels.Scalar>, kernels: Kernels.Type, level: Int32, threads: Int, blas: PlatformBLAS?
     ) {
         guard let window = problem.window else { return }
-        let count = problem.k * problem.n, bytes = count * MemoryLayout<Kernels.Scalar>.stride
+        let plane = Int(window.pointee.out_height * window.pointee.out_width)
+        let firstImage = problem.firstColumn / plane
+        let images = (problem.firstColumn + problem.n + plane - 1) / plane - firstImage
+        let width = images * plane, count = problem.k * width, bytes = count * MemoryLayout<Kernels.Scalar>.stride
         let columns = CachingAllocator.shared.allocate(bytes: bytes).bindMemory(to: Kernels.Scalar.self, capacity: count)
         defer { CachingAllocator.shared.deallocate(UnsafeMutableRawPointer(columns), bytes: bytes) }
-        let image = problem.b, n = problem.n
-        ParallelLoop.run(count: problem.k, grain: max(1, 32_768 / max(n, 1))) { rows in
-            Kernels.im2col(image, window, rows, columns, columnStride: n)
+        let image = problem.b + firstImage * problem.imageStride, imageStride = problem.imageStride
+        ParallelLoop.run(count: problem.k, grain: max(1, 32_768 / max(width, 1))) { rows in
+            Kernels.im2col(image, images: images, imageStride: imageStride, window, rows, columns, columnStride: width)
         }
         var explicit = problem
         explicit.window = nil
-        explicit.b = UnsafePointer(columns)
-        explicit.bRowStride = n
+        explicit.firstColumn = 0
+        explicit.imageStride = 0
+        explicit.b = UnsafePointer(columns) + (problem.firstColumn - firstImage * plane)
+        explicit.bRowStride = width
         explicit.bColumnStride = 1
         run(explicit, kernels: kernels, level: level, threads: threads, blas: blas)
     }
@@ -255,7 +265,7 @@ public enum GEMM {
                 // Only the first depth block applies beta; the later ones accumulate.
                 let beta = depth == 0 ? problem.beta : 1
                 if let window = problem.window {
-                    Kernels.packIm2col(config, thickness, width, problem.b, window,
+                    Kernels.packIm2col(config, thickness, width, problem.b, problem.imageStride, window,
                                        depth, problem.firstColumn + column, packedB)
                 } else {
                     Kernels.packB(config, thickness, width,
@@ -297,11 +307,13 @@ struct GEMMProblem<Scalar> {
     var b: UnsafePointer<Scalar>, bRowStride: Int, bColumnStride: Int
     var beta: Scalar
     var c: UnsafeMutablePointer<Scalar>, cRowStride: Int
-    /// When set, B is not a matrix in memory but the im2col matrix of the one image at `b`
-    /// (`ember_im2col_*` with this geometry, columns from `firstColumn` on), packed straight from
-    /// the image; `bRowStride` and `bColumnStride` then describe the matrix im2col would write
-    /// (n and 1), which the unpacked paths get when the product is too small to pack.
+    /// When set, B is not a matrix in memory but the im2col matrix of the images at `b`, image i
+    /// at `b + i * imageStride` (`ember_im2col_*` with this geometry, columns from `firstColumn`
+    /// on, so column j is output position j % (outH·outW) of image j / (outH·outW)), packed
+    /// straight from the images; `bRowStride` and `bColumnStride` then describe the matrix im2col
+    /// would write (n and 1), which the unpacked paths get when the product is too small to pack.
     var window: UnsafePointer<ember_window_geometry>? = nil
+    var imageStride = 0
     var firstColumn = 0
 
     /// The same product restricted to a rectangle of C (full depth).
@@ -328,13 +340,16 @@ protocol GEMMKernels {
                       _ rowStride: Int, _ columnStride: Int, _ packed: UnsafeMutablePointer<Scalar>)
     static func packB(_ config: ember_gemm_config, _ kc: Int, _ nc: Int, _ b: UnsafePointer<Scalar>,
                       _ rowStride: Int, _ columnStride: Int, _ packed: UnsafeMutablePointer<Scalar>)
-    /// `packB` of rows `k0..<k0+kc`, columns `j0..<j0+nc` of an image's implicit im2col matrix.
+    /// `packB` of rows `k0..<k0+kc`, columns `j0..<j0+nc` of the implicit im2col matrix of the
+    /// images at `image`, `imageStride` elements apart.
     static func packIm2col(_ config: ember_gemm_config, _ kc: Int, _ nc: Int, _ image: UnsafePointer<Scalar>,
-                           _ window: UnsafePointer<ember_window_geometry>, _ k0: Int, _ j0: Int,
+                           _ imageStride: Int, _ window: UnsafePointer<ember_window_geometry>, _ k0: Int, _ j0: Int,
                            _ packed: UnsafeMutablePointer<Scalar>)
-    /// Rows `rows` of one image's im2col matrix, written with row stride `columnStride`.
-    static func im2col(_ image: UnsafePointer<Scalar>, _ window: UnsafePointer<ember_window_geometry>,
-                       _ rows: Range<Int>, _ columns: UnsafeMutablePointer<Scalar>, columnStride: Int)
+    /// Rows `rows` of the im2col matrix of `images` images, `imageStride` elements apart, written
+    /// with row stride `columnStride`.
+    static func im2col(_ image: UnsafePointer<Scalar>, images: Int, imageStride: Int,
+                       _ window: UnsafePointer<ember_window_geometry>, _ rows: Range<Int>,
+                       _ columns: UnsafeMutablePointer<Scalar>, columnStride: Int)
     static func macro(_ config: ember_gemm_config, _ mc: Int, _ nc: Int, _ kc: Int, _ alpha: Scalar,
                       _ packedA: UnsafePointer<Scalar>, _ packedB: UnsafePointer<Scalar>, _ beta: Scalar,
                       _ c: UnsafeMutablePointer<Scalar>, _ cRowStride: Int)
@@ -364,13 +379,16 @@ enum Float32GEMMKernels: GEMMKernels {
     }
     @inline(__always)
     static func packIm2col(_ config: ember_gemm_config, _ kc: Int, _ nc: Int, _ image: UnsafePointer<Float>,
-                           _ window: UnsafePointer<ember_window_geometry>, _ k0: Int, _ j0: Int,
+                           _ imageStride: Int, _ window: UnsafePointer<ember_window_geometry>, _ k0: Int, _ j0: Int,
                            _ packed: UnsafeMutablePointer<Float>) {
-        ember_gemm_pack_im2col_f32(config, Int64(kc), Int64(nc), image, window, Int64(k0), Int64(j0), packed)
+        ember_gemm_pack_im2col_f32(config, Int64(kc), Int64(nc), image, Int64(imageStride), window,
+                                   Int64(k0), Int64(j0), packed)
     }
-    static func im2col(_ image: UnsafePointer<Float>, _ window: UnsafePointer<ember_window_geometry>,
-                       _ rows: Range<Int>, _ columns: UnsafeMutablePointer<Float>, columnStride: Int) {
-        ember_im2col_f32(image, 1, 0, window, Int64(rows.lowerBound), Int64(rows.upperBound), columns, Int64(columnStride))
+    static func im2col(_ image: UnsafePointer<Float>, images: Int, imageStride: Int,
+                       _ window: UnsafePointer<ember_window_geometry>, _ rows: Range<Int>,
+                       _ columns: UnsafeMutablePointer<Float>, columnStride: Int) {
+        ember_im2col_f32(image, Int64(images), Int64(imageStride), window, Int64(rows.lowerBound), Int64(rows.upperBound),
+                         columns, Int64(columnStride))
     }
     @inline(__always)
     static func macro(_ config: ember_gemm_config, _ mc: Int, _ nc: Int, _ kc: Int, _ alpha: Float,
@@ -409,13 +427,16 @@ enum Float64GEMMKernels: GEMMKernels {
     }
     @inline(__always)
     static func packIm2col(_ config: ember_gemm_config, _ kc: Int, _ nc: Int, _ image: UnsafePointer<Double>,
-                           _ window: UnsafePointer<ember_window_geometry>, _ k0: Int, _ j0: Int,
+                           _ imageStride: Int, _ window: UnsafePointer<ember_window_geometry>, _ k0: Int, _ j0: Int,
                            _ packed: UnsafeMutablePointer<Double>) {
-        ember_gemm_pack_im2col_f64(config, Int64(kc), Int64(nc), image, window, Int64(k0), Int64(j0), packed)
+        ember_gemm_pack_im2col_f64(config, Int64(kc), Int64(nc), image, Int64(imageStride), window,
+                                   Int64(k0), Int64(j0), packed)
     }
-    static func im2col(_ image: UnsafePointer<Double>, _ window: UnsafePointer<ember_window_geometry>,
-                       _ rows: Range<Int>, _ columns: UnsafeMutablePointer<Double>, columnStride: Int) {
-        ember_im2col_f64(image, 1, 0, window, Int64(rows.lowerBound), Int64(rows.upperBound), columns, Int64(columnStride))
+    static func im2col(_ image: UnsafePointer<Double>, images: Int, imageStride: Int,
+                       _ window: UnsafePointer<ember_window_geometry>, _ rows: Range<Int>,
+                       _ columns: UnsafeMutablePointer<Double>, columnStride: Int) {
+        ember_im2col_f64(image, Int64(images), Int64(imageStride), window, Int64(rows.lowerBound), Int64(rows.upperBound),
+                         columns, Int64(columnStride))
     }
     @inline(__always)
     static func macro(_ config: ember_gemm_config, _ mc: Int, _ nc: Int, _ kc: Int, _ alpha: Double,

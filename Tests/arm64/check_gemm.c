@@ -132,6 +132,75 @@ static const double SENTINEL = 1234.5;
 DEFINE_GEMM_CASE(float, f32, 0x1p-24)
 DEFINE_GEMM_CASE(double, f64, 0x1p-53)
 
+#define DEFINE_IM2COL_CASE(T, SUFFIX)                                                                        \
+    /* The implicit im2col packer against ember_im2col + pack_b, bit for bit, over `images`                  \
+    images of group 1 of 3 (every other channel NaN, the last image ending right before an                   \
+    inaccessible page), from several depth and column offsets. Returns 1 when it passed. */                  \
+    static int im2col_case_##SUFFIX(int level, const ember_window_geometry *g, int64_t channels,             \
+                                    int64_t images) {                                                        \
+        const ember_gemm_config config = ember_gemm_config_##SUFFIX(level);                                  \
+        const int64_t plane = g->height * g->width, stride = 3 * channels * plane;                           \
+        const int64_t k = channels * g->kernel_h * g->kernel_w, n = g->out_height * g->out_width;            \
+        const int64_t width = images * n, nr = config.nr;                                                    \
+        /* The storage ends with group 1 of the last image: a read past it faults. */                        \
+        const int64_t length = (images - 1) * stride + 2 * channels * plane;                                 \
+        T *storage = check_guarded_end(3, sizeof(T) * (size_t)length);                                       \
+        for (int64_t i = 0; i < length; i++) storage[i] = (T)NAN;                                            \
+        T *image = storage + channels * plane;                                                               \
+        for (int64_t i = 0; i < images; i++)                                                                 \
+            for (int64_t q = 0; q < channels * plane; q++) image[i * stride + q] = (T)check_uniform(-1, 1);  \
+        T *columns = malloc(sizeof(T) * (size_t)(k * width));                                                \
+        ember_im2col_##SUFFIX(image, images, stride, g, 0, k, columns, width);                               \
+        const int64_t offsets[][2] = {{0, 0}, {1, 3}, {k / 2, width / 3}, {k - 1, width - 1},                \
+                                      {0, n - 1}, {1, n}, {k / 3, n + n / 2}};                               \
+        const int count = images > 1 ? 7 : 4;                                                                \
+        int ok = 1;                                                                                          \
+        for (int o = 0; o < count && ok; o++) {                                                              \
+            const int64_t k0 = offsets[o][0], j0 = offsets[o][1], kc = k - k0, nc = width - j0;              \
+            const size_t size = (size_t)(kc * ((nc + nr - 1) / nr * nr));                                    \
+            T *expected = malloc(sizeof(T) * size), *actual = malloc(sizeof(T) * size);                      \
+            ember_gemm_pack_b_##SUFFIX(config, kc, nc, columns + k0 * width + j0, width, 1, expected);       \
+            ember_gemm_pack_im2col_##SUFFIX(config, kc, nc, image, stride, g, k0, j0, actual);               \
+            for (size_t q = 0; q < size && ok; q++) {                                                        \
+                if (check_bits_##SUFFIX(expected[q]) != check_bits_##SUFFIX(actual[q])) {                    \
+                    CHECK(0, #SUFFIX " implicit im2col level %d, %lld images %lldx%lldx%lld k%lldx%lld: "    \
+                          "rows %lld.., columns %lld.., packed[%zu] = %g, expected %g",                      \
+                          level, (long long)images, (long long)channels, (long long)g->height,               \
+                          (long long)g->width, (long long)g->kernel_h, (long long)g->kernel_w,               \
+                          (long long)k0, (long long)j0, q, (double)actual[q], (double)expected[q]);          \
+                    ok = 0;                                                                                  \
+                }                                                                                            \
+            }                                                                                                \
+            free(expected);                                                                                  \
+            free(actual);                                                                                    \
+        }                                                                                                    \
+        if (ok) CHECK(1, "");                                                                                \
+        free(columns);                                                                                       \
+        return ok;                                                                                           \
+    }
+
+DEFINE_IM2COL_CASE(float, f32)
+DEFINE_IM2COL_CASE(double, f64)
+
+/// Convolution windows for the implicit im2col checks: padding, stride, dilation, LeNet's two
+/// layers, and output widths around the NEON panel widths (12 and 6).
+static void check_implicit_im2col(int level) {
+    /* height, width, out_height, out_width, kernel, stride, pad, dilation (h then w); channels */
+    static const struct { ember_window_geometry g; int64_t channels; } windows[] = {
+        {{7, 9, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1}, 3},
+        {{11, 13, 6, 7, 5, 3, 2, 2, 2, 1, 1, 1}, 2},
+        {{14, 14, 10, 10, 5, 5, 1, 1, 0, 0, 1, 1}, 6},
+        {{28, 28, 28, 28, 5, 5, 1, 1, 2, 2, 1, 1}, 1},
+        {{8, 40, 4, 38, 3, 3, 2, 1, 1, 1, 1, 2}, 3},
+        {{4, 5, 8, 9, 3, 3, 1, 1, 3, 3, 1, 1}, 2},
+    };
+    for (size_t w = 0; w < sizeof windows / sizeof *windows; w++)
+        for (int64_t images = 1; images <= 3; images += 2) {
+            im2col_case_f32(level, &windows[w].g, windows[w].channels, images);
+            im2col_case_f64(level, &windows[w].g, windows[w].channels, images);
+        }
+}
+
 static void gemm_case(int level, path p, int64_t m, int64_t n, int64_t k, layout la, layout lb, double alpha,
                       double beta, int nan_c, int pad_c) {
     gemm_case_f32(level, p, m, n, k, la, lb, alpha, beta, nan_c, pad_c);
@@ -194,6 +263,7 @@ void check_gemm(void) {
             gemm_case(level, DIRECT, 5, 7, 0, ROW_MAJOR, ROW_MAJOR, 1, nan_c ? 0 : 0.5, nan_c, 1);
             gemm_case(level, SMALL, 5, 7, 0, ROW_MAJOR, ROW_MAJOR, 1, nan_c ? 0 : 0.5, nan_c, 1);
         }
+        check_implicit_im2col(level);
         printf("  level %d (%s): %s\n", level, check_level_name(level),
                check_failures == level_before ? "all shapes, layouts and paths match" : "MISMATCHES");
     }

@@ -52,14 +52,18 @@ void ember_gemm_pack_b_f32(ember_gemm_config config, int64_t kc, int64_t nc, con
 void ember_gemm_pack_b_f64(ember_gemm_config config, int64_t kc, int64_t nc, const double *b,
                            int64_t row_stride, int64_t column_stride, double *packed);
 
-/// Packs depth k0..<k0+kc and columns j0..<j0+nc of the im2col matrix of one image (the column
-/// matrix `ember_im2col_*` would write for `images` = 1: row c*kh*kw + ky*kw + kx, column
-/// oy*out_width + ox) in the layout of `ember_gemm_pack_b_*`, reading the [channels, height, width]
-/// image directly, so that a convolution's GEMM never materialises the column matrix.
+/// Packs depth k0..<k0+kc and columns j0..<j0+nc of the im2col matrix of `images` images (the
+/// column matrix `ember_im2col_*` would write for them: row c*kh*kw + ky*kw + kx, column
+/// i*out_height*out_width + oy*out_width + ox) in the layout of `ember_gemm_pack_b_*`, reading the
+/// [channels, height, width] images directly, image i at image + i*image_stride, so that a
+/// convolution's GEMM never materialises the column matrix. The number of images is implied by
+/// the columns asked for; image_stride is not read while they all lie in the first image.
 void ember_gemm_pack_im2col_f32(ember_gemm_config config, int64_t kc, int64_t nc, const float *image,
-                                const ember_window_geometry *g, int64_t k0, int64_t j0, float *packed);
+                                int64_t image_stride, const ember_window_geometry *g, int64_t k0,
+                                int64_t j0, float *packed);
 void ember_gemm_pack_im2col_f64(ember_gemm_config config, int64_t kc, int64_t nc, const double *image,
-                                const ember_window_geometry *g, int64_t k0, int64_t j0, double *packed);
+                                int64_t image_stride, const ember_window_geometry *g, int64_t k0,
+                                int64_t j0, double *packed);
 
 /// C[i, j] = alpha * sum_p A[i, p] * B[p, j] + beta * C[i, j] over an mc x nc block, from panels
 /// packed with the same configuration (kc >= 1). C has unit column stride; beta == 0 never reads C.

@@ -40,10 +40,11 @@ protocol ConvolutionScalar: GEMMScalar, BinaryFloatingPoint {
                      a: UnsafePointer<Self>, aRowStride: Int, aColumnStride: Int,
                      b: UnsafePointer<Self>, bRowStride: Int, bColumnStride: Int,
                      accumulate: Bool, c: UnsafeMutablePointer<Self>, cRowStride: Int)
-    /// `gemm` with B the implicit im2col matrix of one image (`GEMM.multiply(…, im2colOf:…)`).
+    /// `gemm` with B the implicit im2col matrix of n / outPlane images, `imageStride` elements
+    /// apart (`GEMM.multiply(…, im2colOf:…)`).
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Self>, aRowStride: Int,
                      im2colOf image: UnsafePointer<Self>, _ window: UnsafePointer<ember_window_geometry>,
-                     accumulate: Bool, c: UnsafeMutablePointer<Self>, cRowStride: Int)
+                     imageStride: Int, accumulate: Bool, c: UnsafeMutablePointer<Self>, cRowStride: Int)
     static func im2col(_ input: UnsafePointer<Self>, images: Int, imageStride: Int,
                        _ geometry: UnsafePointer<ember_window_geometry>, _ begin: Int64, _ end: Int64,
                        _ columns: UnsafeMutablePointer<Self>, columnStride: Int)
@@ -62,9 +63,10 @@ extension Float: ConvolutionScalar {
     }
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRowStride: Int,
                      im2colOf image: UnsafePointer<Float>, _ window: UnsafePointer<ember_window_geometry>,
-                     accumulate: Bool, c: UnsafeMutablePointer<Float>, cRowStride: Int) {
+                     imageStride: Int, accumulate: Bool, c: UnsafeMutablePointer<Float>, cRowStride: Int) {
         GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: 1,
-                      im2colOf: image, window: window, beta: accumulate ? 1 : 0, c: c, cRowStride: cRowStride)
+                      im2colOf: image, window: window, imageStride: imageStride, beta: accumulate ? 1 : 0,
+                      c: c, cRowStride: cRowStride)
     }
     static func im2col(_ input: UnsafePointer<Float>, images: Int, imageStride: Int,
                        _ geometry: UnsafePointer<ember_window_geometry>, _ begin: Int64, _ end: Int64,
@@ -88,9 +90,10 @@ extension Double: ConvolutionScalar {
     }
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, aRowStride: Int,
                      im2colOf image: UnsafePointer<Double>, _ window: UnsafePointer<ember_window_geometry>,
-                     accumulate: Bool, c: UnsafeMutablePointer<Double>, cRowStride: Int) {
+                     imageStride: Int, accumulate: Bool, c: UnsafeMutablePointer<Double>, cRowStride: Int) {
         GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: 1,
-                      im2colOf: image, window: window, beta: accumulate ? 1 : 0, c: c, cRowStride: cRowStride)
+                      im2colOf: image, window: window, imageStride: imageStride, beta: accumulate ? 1 : 0,
+                      c: c, cRowStride: cRowStride)
     }
     static func im2col(_ input: UnsafePointer<Double>, images: Int, imageStride: Int,
                        _ geometry: UnsafePointer<ember_window_geometry>, _ begin: Int64, _ end: Int64,
@@ -105,8 +108,9 @@ extension Double: ConvolutionScalar {
 }
 
 /// The three convolution kernels: forward, gradient with respect to the input, gradient with
-/// respect to the weight. Each runs, per chunk of images and per group, one im2col (or col2im)
-/// and ONE GEMM; GEMM threads internally and im2col/col2im are split across threads here.
+/// respect to the weight. Each runs, per chunk of images and per group, ONE GEMM, with an im2col
+/// before it (the weight gradient; the forward pass's is implicit, see below) or a col2im after
+/// it (the input gradient); GEMM threads internally and im2col/col2im are split across threads here.
 ///
 /// Why chunks of images: a small image makes a small GEMM (LeNet's first layer is 6x784x25 per
 /// image), where packing and the call overhead cost more than the arithmetic, and the weight
@@ -118,10 +122,15 @@ extension Double: ConvolutionScalar {
 /// the budget with one image, and then the chunk is one image and the GEMM writes the output in
 /// place, as the per-image kernel did; the budget keeps the column matrix of an ImageNet batch
 /// (hundreds of MB) from being materialised.
-/// A chunk of one image skips the column matrix in the forward pass: GEMM packs its panels of B
-/// straight from the image (`GEMM.multiply(…, im2colOf:…)`, an implicit im2col), which saves
-/// writing the column matrix and reading it back (measured on the AVX2 machine, 64→64 at 56x56,
-/// one thread: 40 → 34 ms for 8 images; im2col plus the packing of B were a third of the time).
+/// The forward pass never writes the column matrix: GEMM packs its panels of B straight from the
+/// chunk's images (`GEMM.multiply(…, im2colOf:…, imageStride:…)`, an implicit im2col; column j
+/// is output position j % outPlane of image j / outPlane), which saves writing the column matrix
+/// and reading it back. Measured on the AVX2 machine: 64→64 at 56x56, one image per chunk, one
+/// thread: 40 → 34 ms for 8 images (im2col plus the packing of B were a third of the time);
+/// LeNet's 64-image chunks: packing B for both layers' forward products 1.68 → 1.25 ms alone,
+/// one thread; the training step's fastest runs about 3% faster on one thread (9.06 → 8.76 ms,
+/// medians within this VM's noise): its forward im2col and B packing, 19% of the profile,
+/// became an implicit packing of 17%.
 /// The backward kernels still materialise it: col2im needs it written, and the weight gradient
 /// packs it as A.
 /// Rejected: direct (non-im2col) convolution kernels per kernel size — much more code, and
@@ -132,7 +141,9 @@ enum ConvolutionKernel {
 
     /// Bytes the column matrix of one chunk of images may take. A task-local value so tests can
     /// shrink it (`ConvolutionKernel.$columnBudget.withValue(…)`) to run the several-chunk path
-    /// with small tensors without affecting convolutions running concurrently elsewhere.
+    /// with small tensors without affecting convolutions running concurrently elsewhere. The
+    /// forward pass, which writes no column matrix, chunks the same way: its one-image chunks
+    /// write the output in place, and larger chunks bound its product scratch.
     @TaskLocal static var columnBudget = 8 << 20
 
     /// Images per chunk: as many as fit in `columnBudget`, at least one; one for pointwise
@@ -156,25 +167,12 @@ enum ConvolutionKernel {
         let y = output.baseAddress.assumingMemoryBound(to: T.self)
         var window = geometry.window
         let chunk = imagesPerChunk(T.self, batch: batch, depth: depth, outPlane: outPlane, geometry: geometry)
-        // One image per chunk: GEMM packs B straight from the image (implicit im2col), so the
-        // column matrix is needed only when chunks hold several images.
-        withColumnBuffer(T.self, count: geometry.isPointwise || chunk == 1 ? 0 : depth * chunk * outPlane) { columns in
         withColumnBuffer(T.self, count: chunk > 1 ? groupOut * chunk * outPlane : 0) { product in
             var first = 0
             while first < batch {
                 let images = min(chunk, batch - first), span = images * outPlane
                 for group in 0..<groups {
                     let image = x + (first * channels + group * groupChannels) * inPlane
-                    let matrix: UnsafePointer<T>
-                    if geometry.isPointwise || images == 1 {
-                        matrix = image
-                    } else {
-                        ParallelLoop.run(count: depth, grain: grain(rowLength: span)) { rows in
-                            T.im2col(image, images: images, imageStride: channels * inPlane, &window,
-                                     Int64(rows.lowerBound), Int64(rows.upperBound), columns, columnStride: span)
-                        }
-                        matrix = UnsafePointer(columns)
-                    }
                     let weights = w + group * groupOut * depth
                     if images == 1 {
                         let out = y + (first * outChannels + group * groupOut) * outPlane
@@ -185,17 +183,20 @@ enum ConvolutionKernel {
                         }
                         if geometry.isPointwise {
                             T.gemm(m: groupOut, n: outPlane, k: depth, a: weights, aRowStride: depth, aColumnStride: 1,
-                                   b: matrix, bRowStride: outPlane, bColumnStride: 1,
+                                   b: image, bRowStride: outPlane, bColumnStride: 1,
                                    accumulate: b != nil, c: out, cRowStride: outPlane)
                         } else {
                             T.gemm(m: groupOut, n: outPlane, k: depth, a: weights, aRowStride: depth,
-                                   im2colOf: image, &window, accumulate: b != nil, c: out, cRowStride: outPlane)
+                                   im2colOf: image, &window, imageStride: 0, accumulate: b != nil,
+                                   c: out, cRowStride: outPlane)
                         }
                         continue
                     }
-                    // [groupOut, images·outPlane], then one pass to [images, groupOut, outPlane] (+ bias).
-                    T.gemm(m: groupOut, n: span, k: depth, a: weights, aRowStride: depth, aColumnStride: 1,
-                           b: matrix, bRowStride: span, bColumnStride: 1, accumulate: false, c: product, cRowStride: span)
+                    // [groupOut, images·outPlane] with B packed straight from the images, then one
+                    // pass to [images, groupOut, outPlane] (+ bias).
+                    T.gemm(m: groupOut, n: span, k: depth, a: weights, aRowStride: depth,
+                           im2colOf: image, &window, imageStride: channels * inPlane, accumulate: false,
+                           c: product, cRowStride: span)
                     for i in 0..<images {
                         for o in 0..<groupOut {
                             let source = UnsafePointer(product + o * span + i * outPlane)
@@ -211,7 +212,6 @@ enum ConvolutionKernel {
                 }
                 first += images
             }
-        }
         }
     }
 
