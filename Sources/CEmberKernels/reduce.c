@@ -12,7 +12,9 @@
     void ember_column_tile_f32_##V(ember_reduce_op, const float *, int64_t, int64_t, int64_t, float *); \
     void ember_column_tile_f64_##V(ember_reduce_op, const double *, int64_t, int64_t, int64_t, double *); \
     int64_t ember_arg_row_f32_##V(int, const float *, int64_t);                                    \
-    int64_t ember_arg_row_f64_##V(int, const double *, int64_t);
+    int64_t ember_arg_row_f64_##V(int, const double *, int64_t);                                    \
+    void ember_segment_sums_f32_##V(const float *, const int64_t *, int64_t, float *);             \
+    void ember_segment_sums_f64_##V(const double *, const int64_t *, int64_t, double *);
 DECLARE_VARIANT(generic)
 DECLARE_VARIANT(avx2)
 
@@ -26,6 +28,8 @@ DECLARE_VARIANT(avx2)
 #define ember_column_tile_f64_avx2 ember_column_tile_f64_generic
 #define ember_arg_row_f32_avx2 ember_arg_row_f32_generic
 #define ember_arg_row_f64_avx2 ember_arg_row_f64_generic
+#define ember_segment_sums_f32_avx2 ember_segment_sums_f32_generic
+#define ember_segment_sums_f64_avx2 ember_segment_sums_f64_generic
 #endif
 
 static float row_f32(ember_reduce_op op, const float *x, int64_t n) {
@@ -132,6 +136,16 @@ void ember_reduce_rows(ember_reduce_op op, ember_dtype dtype, const void *in, in
     for (int64_t r = 0; r < rows; r++) {
         reduce_one_row(op, dtype, (const char *)in + (size_t)(r * n) * in_size, n,
                        (char *)out + (size_t)r * out_size);
+    }
+}
+
+void ember_reduce_segment_sums(ember_dtype dtype, const void *in, const int64_t *bounds, int64_t count,
+                               void *out) {
+    if (count > EMBER_MAX_SEGMENTS) count = EMBER_MAX_SEGMENTS;
+    if (dtype == EMBER_FLOAT32) {
+        (USE_AVX2 ? ember_segment_sums_f32_avx2 : ember_segment_sums_f32_generic)((const float *)in, bounds, count, (float *)out);
+    } else if (dtype == EMBER_FLOAT64) {
+        (USE_AVX2 ? ember_segment_sums_f64_avx2 : ember_segment_sums_f64_generic)((const double *)in, bounds, count, (double *)out);
     }
 }
 

@@ -16,6 +16,7 @@
 // double accumulation for float32 rows (halves the lanes per register; pairwise is already
 // accurate to ~1e-7 relative on 10M elements).
 #include <math.h>
+#include <stdint.h>
 #include "ember_reduce.h"
 
 #define EMBER_CAT_(a, b) a##_##b
@@ -97,6 +98,106 @@
 // 64 float lanes = 8 AVX2 registers, folded to one register (8) per leaf; 32 double lanes likewise (4).
 DEFINE_FLOAT_ROWS(float, f32, 64, 8)
 DEFINE_FLOAT_ROWS(double, f64, 32, 4)
+
+// Sums of several segments of one long row, read in lockstep (ember_reduce_segment_sums).
+// Why: a single sequential stream leaves memory idle each time the hardware prefetcher restarts
+// at a 4 KiB boundary; reading 8 segments a few vectors at a time keeps 8 streams of misses in
+// flight. In a C loop over 40 MB on two cores, 8 streams per core ran in 0.73 ms against 0.96
+// (median of 5 alternating runs each). Each segment's result is its own pairwise sum (leaves
+// of SEGMENT_LEAF elements in LANES lanes, folded to PARTIAL, combined by a binary counter), so
+// it does not depend on which segments share a call: the caller's segmentation alone fixes the
+// bits, whatever the thread count.
+#define SEGMENT_LEAF 256
+#define DEFINE_SEGMENT_SUMS(T, SUFFIX, LANES, PARTIAL)                                             \
+    typedef struct {                                                                               \
+        T levels[48][PARTIAL];                                                                     \
+        uint64_t occupied;                                                                         \
+    } VARIANT(segment_counter_##SUFFIX);                                                           \
+    static inline __attribute__((always_inline)) void VARIANT(segment_push_##SUFFIX)(              \
+        VARIANT(segment_counter_##SUFFIX) *counter, T *restrict acc) {                             \
+        for (int width = LANES / 2; width >= PARTIAL; width /= 2) {                                \
+            for (int j = 0; j < width; j++) acc[j] += acc[j + width];                              \
+        }                                                                                          \
+        int level = 0;                                                                             \
+        for (; counter->occupied & ((uint64_t)1 << level); level++) {                              \
+            for (int j = 0; j < PARTIAL; j++) acc[j] = counter->levels[level][j] + acc[j];         \
+        }                                                                                          \
+        counter->occupied = (counter->occupied >> level << level) ^ ((uint64_t)1 << level);        \
+        for (int j = 0; j < PARTIAL; j++) counter->levels[level][j] = acc[j];                      \
+    }                                                                                              \
+    void VARIANT(ember_segment_sums_##SUFFIX)(const T *x, const int64_t *bounds, int64_t count,    \
+                                              T *out) {                                            \
+        VARIANT(segment_counter_##SUFFIX) counters[EMBER_MAX_SEGMENTS];                            \
+        T acc[EMBER_MAX_SEGMENTS][LANES];                                                          \
+        if (count <= 0) return;                                                                    \
+        int64_t shared = INT64_MAX;                                                                \
+        for (int64_t s = 0; s < count; s++) {                                                      \
+            counters[s].occupied = 0;                                                              \
+            const int64_t leaves = (bounds[s + 1] - bounds[s]) / SEGMENT_LEAF;                     \
+            if (leaves < shared) shared = leaves;                                                  \
+        }                                                                                          \
+        /* The leaves every segment has, in lockstep, eight segments at a time: one vector of   */ \
+        /* each in turn, the eight accumulators in registers.                                   */ \
+        for (int64_t leaf = 0; leaf < shared; leaf++) {                                            \
+            for (int64_t g = 0; g < count; g += 8) {                                               \
+                const int64_t group = count - g < 8 ? count - g : 8;                               \
+                if (group == 8) {                                                                  \
+                    const T *p[8];                                                                 \
+                    T a[8][LANES];                                                                 \
+                    for (int k = 0; k < 8; k++) {                                                  \
+                        p[k] = x + bounds[g + k] + leaf * SEGMENT_LEAF;                            \
+                        for (int j = 0; j < LANES; j++) a[k][j] = 0;                               \
+                    }                                                                              \
+                    for (int64_t i = 0; i < SEGMENT_LEAF; i += LANES)                              \
+                        for (int k = 0; k < 8; k++)                                                \
+                            for (int j = 0; j < LANES; j++) a[k][j] += p[k][i + j];                \
+                    for (int k = 0; k < 8; k++) VARIANT(segment_push_##SUFFIX)(&counters[g + k], a[k]); \
+                    continue;                                                                      \
+                }                                                                                  \
+                for (int64_t s = g; s < g + group; s++)                                            \
+                    for (int j = 0; j < LANES; j++) acc[s][j] = 0;                                 \
+                for (int64_t i = 0; i < SEGMENT_LEAF; i += LANES) {                                \
+                    for (int64_t s = g; s < g + group; s++) {                                      \
+                        const T *restrict q = x + bounds[s] + leaf * SEGMENT_LEAF + i;             \
+                        for (int j = 0; j < LANES; j++) acc[s][j] += q[j];                         \
+                    }                                                                              \
+                }                                                                                  \
+                for (int64_t s = g; s < g + group; s++) VARIANT(segment_push_##SUFFIX)(&counters[s], acc[s]); \
+            }                                                                                      \
+        }                                                                                          \
+        /* Each segment's remaining leaves (full ones, then a partial one), alone. */              \
+        for (int64_t s = 0; s < count; s++) {                                                      \
+            const int64_t end = bounds[s + 1];                                                     \
+            for (int64_t start = bounds[s] + shared * SEGMENT_LEAF; start < end; start += SEGMENT_LEAF) { \
+                const int64_t length = end - start < SEGMENT_LEAF ? end - start : SEGMENT_LEAF;    \
+                T *restrict a = acc[s];                                                            \
+                for (int j = 0; j < LANES; j++) a[j] = 0;                                          \
+                int64_t i = 0;                                                                     \
+                for (; i + LANES <= length; i += LANES)                                            \
+                    for (int j = 0; j < LANES; j++) a[j] += x[start + i + j];                      \
+                for (int j = 0; i + j < length; j++) a[j] += x[start + i + j];                     \
+                VARIANT(segment_push_##SUFFIX)(&counters[s], a);                                   \
+            }                                                                                      \
+            /* Combine what the counter holds, smallest level first, then fold to a scalar. */     \
+            T total[PARTIAL];                                                                      \
+            for (int j = 0; j < PARTIAL; j++) total[j] = 0;                                        \
+            int first = 1;                                                                         \
+            for (uint64_t bits = counters[s].occupied; bits; bits &= bits - 1) {                   \
+                const int level = __builtin_ctzll(bits);                                           \
+                for (int j = 0; j < PARTIAL; j++)                                                  \
+                    total[j] = first ? counters[s].levels[level][j] : counters[s].levels[level][j] + total[j]; \
+                first = 0;                                                                         \
+            }                                                                                      \
+            for (int width = PARTIAL / 2; width >= 1; width /= 2) {                                \
+                for (int j = 0; j < width; j++) total[j] += total[j + width];                      \
+            }                                                                                      \
+            out[s] = total[0];                                                                     \
+        }                                                                                          \
+    }
+
+// One AVX2 vector of lanes per segment: 8 floats, 4 doubles (the leaf is already one vector wide).
+DEFINE_SEGMENT_SUMS(float, f32, 8, 8)
+DEFINE_SEGMENT_SUMS(double, f64, 4, 4)
 
 // Column tiles: out[i] = op over k of in[k * stride + i]. The accumulator row (ACC, double for
 // float32 sums and products) stays in L1 by working on TILE columns at a time.
