@@ -5,23 +5,13 @@ import Ember
 extension Workload {
     static var sequence: [Workload] {
         [
-            Workload(name: "lstm_fwd_bwd", group: "nn",
-                     note: "LSTM 64→128, batch 16, seq 32, float32: forward + backward of output.sum()") {
+            recurrentForwardBackward(name: "lstm_fwd_bwd", kind: "LSTM") {
                 let lstm = LSTM(inputSize: 64, hiddenSize: 128, batchFirst: true)
-                let x = Tensor.randn([16, 32, 64])
-                return {
-                    lstm.zeroGrad()
-                    lstm(x).output.sum().backward()
-                }
+                return (lstm, { lstm($0).output })
             },
-            Workload(name: "gru_fwd_bwd", group: "nn",
-                     note: "GRU 64→128, batch 16, seq 32, float32: forward + backward of output.sum()") {
+            recurrentForwardBackward(name: "gru_fwd_bwd", kind: "GRU") {
                 let gru = GRU(inputSize: 64, hiddenSize: 128, batchFirst: true)
-                let x = Tensor.randn([16, 32, 64])
-                return {
-                    gru.zeroGrad()
-                    gru(x).output.sum().backward()
-                }
+                return (gru, { gru($0).output })
             },
             Workload(name: "transformer_encoder_fwd_bwd", group: "nn",
                      note: "TransformerEncoderLayer d=128, 4 heads, ff 512, dropout 0, batch 8, seq 64, float32: forward + backward") {
@@ -33,5 +23,20 @@ extension Workload {
                 }
             },
         ]
+    }
+
+    /// Forward + backward of output.sum() for a batch-first recurrent layer (64 → 128) on
+    /// [16, 32, 64]; `make` builds the layer and says how to get its output sequence.
+    private static func recurrentForwardBackward(name: String, kind: String,
+                                                 make: @escaping @Sendable () -> (Module, (Tensor) -> Tensor)) -> Workload {
+        Workload(name: name, group: "nn",
+                 note: "\(kind) 64→128, batch 16, seq 32, float32: forward + backward of output.sum()") {
+            let (layer, output) = make()
+            let x = Tensor.randn([16, 32, 64])
+            return {
+                layer.zeroGrad()
+                output(x).sum().backward()
+            }
+        }
     }
 }

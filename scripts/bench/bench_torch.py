@@ -182,26 +182,24 @@ def _lenet_step():
     return body
 
 
-@workload("lstm_fwd_bwd", "nn", note="LSTM 64→128, batch 16, seq 32, float32: forward + backward of output.sum()")
-def _lstm():
-    lstm = torch.nn.LSTM(64, 128, batch_first=True)
+def _recurrent_forward_backward(layer):
+    """Forward + backward of output.sum() for a batch-first recurrent layer on [16, 32, 64]."""
     x = torch.randn(16, 32, 64)
 
     def body():
-        lstm.zero_grad(set_to_none=True)
-        lstm(x)[0].sum().backward()
+        layer.zero_grad(set_to_none=True)
+        layer(x)[0].sum().backward()
     return body
+
+
+@workload("lstm_fwd_bwd", "nn", note="LSTM 64→128, batch 16, seq 32, float32: forward + backward of output.sum()")
+def _lstm():
+    return _recurrent_forward_backward(torch.nn.LSTM(64, 128, batch_first=True))
 
 
 @workload("gru_fwd_bwd", "nn", note="GRU 64→128, batch 16, seq 32, float32: forward + backward of output.sum()")
 def _gru():
-    gru = torch.nn.GRU(64, 128, batch_first=True)
-    x = torch.randn(16, 32, 64)
-
-    def body():
-        gru.zero_grad(set_to_none=True)
-        gru(x)[0].sum().backward()
-    return body
+    return _recurrent_forward_backward(torch.nn.GRU(64, 128, batch_first=True))
 
 
 @workload("transformer_encoder_fwd_bwd", "nn",
