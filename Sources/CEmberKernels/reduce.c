@@ -14,7 +14,9 @@
     int64_t ember_arg_row_f32_##V(int, const float *, int64_t);                                    \
     int64_t ember_arg_row_f64_##V(int, const double *, int64_t);                                    \
     void ember_segment_sums_f32_##V(const float *, const int64_t *, int64_t, float *);             \
-    void ember_segment_sums_f64_##V(const double *, const int64_t *, int64_t, double *);
+    void ember_segment_sums_f64_##V(const double *, const int64_t *, int64_t, double *);           \
+    void ember_segment_sum_squares_f32_##V(const float *, const int64_t *, int64_t, float *);      \
+    void ember_segment_sum_squares_f64_##V(const double *, const int64_t *, int64_t, double *);
 DECLARE_VARIANT(generic)
 DECLARE_VARIANT(avx2)
 
@@ -30,6 +32,8 @@ DECLARE_VARIANT(avx2)
 #define ember_arg_row_f64_avx2 ember_arg_row_f64_generic
 #define ember_segment_sums_f32_avx2 ember_segment_sums_f32_generic
 #define ember_segment_sums_f64_avx2 ember_segment_sums_f64_generic
+#define ember_segment_sum_squares_f32_avx2 ember_segment_sum_squares_f32_generic
+#define ember_segment_sum_squares_f64_avx2 ember_segment_sum_squares_f64_generic
 #endif
 
 static float row_f32(ember_reduce_op op, const float *x, int64_t n) {
@@ -139,13 +143,19 @@ void ember_reduce_rows(ember_reduce_op op, ember_dtype dtype, const void *in, in
     }
 }
 
-void ember_reduce_segment_sums(ember_dtype dtype, const void *in, const int64_t *bounds, int64_t count,
-                               void *out) {
+void ember_reduce_segment_sums(ember_reduce_op op, ember_dtype dtype, const void *in, const int64_t *bounds,
+                               int64_t count, void *out) {
     if (count > EMBER_MAX_SEGMENTS) count = EMBER_MAX_SEGMENTS;
+    const int squares = op == EMBER_REDUCE_SUM_SQUARES;
+    if (op != EMBER_REDUCE_SUM && !squares) return;
     if (dtype == EMBER_FLOAT32) {
-        (USE_AVX2 ? ember_segment_sums_f32_avx2 : ember_segment_sums_f32_generic)((const float *)in, bounds, count, (float *)out);
+        const float *x = (const float *)in;
+        if (squares) (USE_AVX2 ? ember_segment_sum_squares_f32_avx2 : ember_segment_sum_squares_f32_generic)(x, bounds, count, (float *)out);
+        else (USE_AVX2 ? ember_segment_sums_f32_avx2 : ember_segment_sums_f32_generic)(x, bounds, count, (float *)out);
     } else if (dtype == EMBER_FLOAT64) {
-        (USE_AVX2 ? ember_segment_sums_f64_avx2 : ember_segment_sums_f64_generic)((const double *)in, bounds, count, (double *)out);
+        const double *x = (const double *)in;
+        if (squares) (USE_AVX2 ? ember_segment_sum_squares_f64_avx2 : ember_segment_sum_squares_f64_generic)(x, bounds, count, (double *)out);
+        else (USE_AVX2 ? ember_segment_sums_f64_avx2 : ember_segment_sums_f64_generic)(x, bounds, count, (double *)out);
     }
 }
 

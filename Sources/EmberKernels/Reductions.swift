@@ -28,10 +28,10 @@ public enum SoftmaxOp: UInt32, Sendable {
 /// Work is split with `ParallelLoop`: by rows when there are enough of them, otherwise one long
 /// row is cut into per-thread chunks whose partial results are combined (pairwise for sums) by
 /// the same kernel; column reductions split by `outer` and by tiles of `inner`. Inputs below
-/// `grain` elements run on the calling thread. Float sums of rows of at least 2 × `grain`
-/// elements are cut into `sumSegments` fixed segments instead, read several at a time by each
-/// thread (see `ember_reduce_segment_sums`): faster when memory-bound, and the same bits for any
-/// thread count.
+/// `grain` elements run on the calling thread. Float sums and sums of squares of rows of at
+/// least 2 × `grain` elements are cut into `sumSegments` fixed segments instead, read several at
+/// a time by each thread (see `ember_reduce_segment_sums`): faster when memory-bound, and the
+/// same bits for any thread count.
 ///
 ///     Reductions.rows(.sum, dtype: EMBER_FLOAT32, input: x, rows: 1, count: n, output: &total)
 public enum Reductions {
@@ -63,8 +63,8 @@ public enum Reductions {
         let outDType = outputDType(op, for: dtype)
         let outSize = elementSize(outDType)
         let threads = ParallelLoop.threadCount
-        if op == .sum && (dtype == EMBER_FLOAT32 || dtype == EMBER_FLOAT64) && n >= 2 * grain {
-            segmentedSums(dtype: dtype, input: input, rows: rows, count: n, output: output)
+        if op == .sum || op == .sumOfSquares, dtype == EMBER_FLOAT32 || dtype == EMBER_FLOAT64, n >= 2 * grain {
+            segmentedSums(op, dtype: dtype, input: input, rows: rows, count: n, output: output)
             return
         }
         if rows >= threads || n < 2 * grain || threads <= 1 {
@@ -95,12 +95,13 @@ public enum Reductions {
     /// Segments a long float row is cut into for its sum (`ember_reduce_segment_sums`).
     static let sumSegments = Int(EMBER_MAX_SEGMENTS)
 
-    /// Float sums of long rows: each row is cut into `sumSegments` fixed segments, runs of which
+    /// Float sums (and sums of squares) of long rows: each row is cut into `sumSegments` fixed
+    /// segments, runs of which
     /// go to the threads; each thread reads its segments in lockstep (several streams of memory
     /// reads in flight), and the segment sums are combined pairwise. The segments, not the
     /// threads, fix the order of additions, so the result has the same bits for any thread count.
-    private static func segmentedSums(dtype: ember_dtype, input: UnsafeRawPointer, rows: Int, count n: Int,
-                                      output: UnsafeMutableRawPointer) {
+    private static func segmentedSums(_ op: ReductionOp, dtype: ember_dtype, input: UnsafeRawPointer, rows: Int,
+                                      count n: Int, output: UnsafeMutableRawPointer) {
         let size = elementSize(dtype), segments = sumSegments
         var bounds = [Int64](repeating: 0, count: segments + 1)
         for s in 0...segments { bounds[s] = Int64(n * s / segments) }
@@ -111,7 +112,7 @@ public enum Reductions {
                 for r in 0..<rows {
                     let row = input + r * n * size
                     ParallelLoop.run(count: segments, grain: 1) { range in
-                        ember_reduce_segment_sums(dtype, row, boundsBase + range.lowerBound, Int64(range.count),
+                        ember_reduce_segment_sums(op.c, dtype, row, boundsBase + range.lowerBound, Int64(range.count),
                                                   base + range.lowerBound * size)
                     }
                     ember_reduce_rows(EMBER_REDUCE_SUM, dtype, base, 1, Int64(segments), output + r * size)

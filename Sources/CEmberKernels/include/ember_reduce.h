@@ -45,13 +45,14 @@ void ember_reduce_rows(ember_reduce_op op, ember_dtype dtype, const void *in, in
 /// The most segments `ember_reduce_segment_sums` takes in one call.
 #define EMBER_MAX_SEGMENTS 16
 
-/// out[s] = the sum of in[bounds[s] ..< bounds[s + 1]] for s in 0..<count (count <= 16), float32 or
-/// float64, reading the segments in lockstep so that several streams of memory reads are in flight.
-/// Each result is that segment's pairwise sum and does not depend on the other segments of the
-/// call: a caller that cuts a long row into fixed segments and hands runs of them to its threads
-/// gets the same bits whatever the thread count.
-void ember_reduce_segment_sums(ember_dtype dtype, const void *in, const int64_t *bounds, int64_t count,
-                               void *out);
+/// out[s] = the sum (op SUM) or the sum of squares (op SUM_SQUARES) of in[bounds[s] ..< bounds[s + 1]]
+/// for s in 0..<count (count <= 16), float32 or float64, reading the segments in lockstep so that
+/// several streams of memory reads are in flight. Each result is that segment's pairwise sum and
+/// does not depend on the other segments of the call, nor on the instruction-set variant: a
+/// caller that cuts a long row into fixed segments and hands runs of them to its threads gets
+/// the same bits whatever the thread count. Other ops and dtypes write nothing.
+void ember_reduce_segment_sums(ember_reduce_op op, ember_dtype dtype, const void *in, const int64_t *bounds,
+                               int64_t count, void *out);
 
 /// out[o, i] = op over k of in[o, k, i], for the contiguous [outer, n, inner] input.
 void ember_reduce_columns(ember_reduce_op op, ember_dtype dtype, const void *in, int64_t outer,
