@@ -71,6 +71,13 @@ extension Workload {
                     optimizer.step()
                 }
             },
+            Workload(name: "adam_step_1M", group: "training",
+                     note: "Adam step over one [1024, 1024] float32 parameter with its gradient set (optimizer only)") {
+                let parameter = Tensor.randn([1024, 1024], requiresGrad: true)
+                parameter.grad = Tensor.randn([1024, 1024])
+                let optimizer = Adam([parameter], lr: 1e-3)
+                return { optimizer.step() }
+            },
         ]
     }
 }

@@ -182,6 +182,15 @@ def _lenet_step():
     return body
 
 
+@workload("adam_step_1M", "training",
+          note="Adam step over one [1024, 1024] float32 parameter with its gradient set (optimizer only)")
+def _adam_step():
+    parameter = torch.nn.Parameter(torch.randn(1024, 1024))
+    parameter.grad = torch.randn(1024, 1024)
+    optimizer = torch.optim.Adam([parameter], lr=1e-3)
+    return optimizer.step
+
+
 def _recurrent_forward_backward(layer):
     """Forward + backward of output.sum() for a batch-first recurrent layer on [16, 32, 64]."""
     x = torch.randn(16, 32, 64)
