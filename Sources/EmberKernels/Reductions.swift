@@ -96,10 +96,10 @@ public enum Reductions {
     static let sumSegments = Int(EMBER_MAX_SEGMENTS)
 
     /// Float sums (and sums of squares) of long rows: each row is cut into `sumSegments` fixed
-    /// segments, runs of which
-    /// go to the threads; each thread reads its segments in lockstep (several streams of memory
-    /// reads in flight), and the segment sums are combined pairwise. The segments, not the
-    /// threads, fix the order of additions, so the result has the same bits for any thread count.
+    /// segments, runs of which go to the threads; each thread reads its segments in lockstep
+    /// (several streams of memory reads in flight), and the segment results are combined
+    /// pairwise. The segments, not the threads, fix the order of additions, so the result has
+    /// the same bits for any thread count.
     private static func segmentedSums(_ op: ReductionOp, dtype: ember_dtype, input: UnsafeRawPointer, rows: Int,
                                       count n: Int, output: UnsafeMutableRawPointer) {
         let size = elementSize(dtype), segments = sumSegments
@@ -115,7 +115,7 @@ public enum Reductions {
                         ember_reduce_segment_sums(op.c, dtype, row, boundsBase + range.lowerBound, Int64(range.count),
                                                   base + range.lowerBound * size)
                     }
-                    ember_reduce_rows(EMBER_REDUCE_SUM, dtype, base, 1, Int64(segments), output + r * size)
+                    ember_reduce_rows(op.combining.c, dtype, base, 1, Int64(segments), output + r * size)
                 }
             }
         }

@@ -111,8 +111,7 @@ extension Tensor {
         let dtype = self.dtype
         guard dtype == other.dtype, dtype.computeType == dtype, dtype != .bool,
               !(operation.promotesIntegersToFloat && dtype.isIntegral),
-              autograd == nil || !GraphRecorder.shouldRecord(self, other),
-              other.autograd == nil || !GraphRecorder.shouldRecord(self, other),
+              !GraphRecorder.shouldRecord(self, other),
               layout.shape == other.layout.shape, layout.isContiguous, other.layout.isContiguous
         else { return nil }
         let result = Tensor(uninitializedLike: self, dtype: dtype)
