@@ -71,25 +71,26 @@ DEFINE_AVX2_MICRO(float, f32, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm
 DEFINE_AVX2_MICRO(double, f64, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd,
                   _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_set1_pd)
 
-// The unpacked small-product tile (see gemm_impl.h): up to 6 rows of C by two vectors, B's rows
+// The unpacked small-product strip (see gemm_impl.h): tiles of up to 6 rows of C by two vectors, B's rows
 // loaded straight from memory (masked loads and stores for a partial last strip), A's elements
-// broadcast through their strides. `R`, `NV` (vectors per row) and `MASKED` are constants after
-// inlining into the switch below, so each case keeps its accumulators in registers.
+// broadcast through their strides. B's row p is at `b + p * brs`, or at `b + rows_of_b[p]` when
+// there is a table; `row_bias`, when there is one, adds row_bias[i] to row i of the result. `R`, `NV` (vectors per row), `MASKED` and `TABLE` are constants after
+// inlining into the switches below, so each case keeps its accumulators in registers.
 #define GEMM_SMALL_MR_F32 6
 #define GEMM_SMALL_NR_F32 16
 #define GEMM_SMALL_MR_F64 6
 #define GEMM_SMALL_NR_F64 8
 
 #define DEFINE_AVX2_SMALL(T, SUFFIX, VEC, W, ZERO, LOAD, STORE, MLOAD, MSTORE, BROADCAST, FMADD, MUL, \
-                          SET1, MASK_FOR)                                                            \
+                          ADD, SET1, MASK_FOR)                                                       \
     static inline __attribute__((always_inline)) void small_body_##SUFFIX(                          \
-        const int R, const int NV, const int MASKED, int64_t k, const T *a, int64_t ars,             \
-        int64_t acs, const T *b, int64_t brs, T *c, int64_t ldc, T alpha, T beta, __m256i m0,      \
-        __m256i m1) {                                                                                \
+        const int R, const int NV, const int MASKED, const int TABLE, int64_t k, const T *a,         \
+        int64_t ars, int64_t acs, const T *b, int64_t brs, const int64_t *rows_of_b,                 \
+        const T *row_bias, T *c, int64_t ldc, T alpha, T beta, __m256i m0, __m256i m1) {             \
         VEC acc0[6], acc1[6];                                                                        \
         for (int r = 0; r < R; r++) { acc0[r] = ZERO(); acc1[r] = ZERO(); }                          \
         for (int64_t p = 0; p < k; p++) {                                                            \
-            const T *bp = b + p * brs;                                                               \
+            const T *bp = TABLE ? b + rows_of_b[p] : b + p * brs;                                    \
             const VEC b0 = MASKED && NV == 1 ? MLOAD(bp, m0) : LOAD(bp);                             \
             const VEC b1 = NV == 2 ? (MASKED ? MLOAD(bp + W, m1) : LOAD(bp + W)) : ZERO();           \
             const T *ap = a + p * acs;                                                               \
@@ -107,41 +108,68 @@ DEFINE_AVX2_MICRO(double, f64, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _
                 v0 = FMADD(va, acc0[r], MUL(vb, MASKED && NV == 1 ? MLOAD(cr, m0) : LOAD(cr)));      \
                 if (NV == 2) v1 = FMADD(va, acc1[r], MUL(vb, MASKED ? MLOAD(cr + W, m1) : LOAD(cr + W))); \
             }                                                                                        \
+            if (row_bias) {                                                                          \
+                const VEC shift = SET1(row_bias[r]);                                                 \
+                v0 = ADD(v0, shift);                                                                 \
+                if (NV == 2) v1 = ADD(v1, shift);                                                    \
+            }                                                                                        \
             if (MASKED && NV == 1) MSTORE(cr, m0, v0); else STORE(cr, v0);                           \
             if (NV == 2) { if (MASKED) MSTORE(cr + W, m1, v1); else STORE(cr + W, v1); }             \
         }                                                                                            \
     }                                                                                                \
                                                                                                      \
+    /* Full 6-row tiles in a loop, then the partial last one: the dispatch on the shape is    */ \
+    /* paid once per strip, not per tile, which matters when k is short.                      */ \
     static inline __attribute__((always_inline)) void small_rows_##SUFFIX(                          \
-        const int NV, const int MASKED, int64_t rows, int64_t k, const T *a, int64_t ars,            \
-        int64_t acs, const T *b, int64_t brs, T *c, int64_t ldc, T alpha, T beta, __m256i m0,      \
-        __m256i m1) {                                                                                \
-        switch (rows) {                                                                              \
-        case 6: small_body_##SUFFIX(6, NV, MASKED, k, a, ars, acs, b, brs, c, ldc, alpha, beta, m0, m1); break; \
-        case 5: small_body_##SUFFIX(5, NV, MASKED, k, a, ars, acs, b, brs, c, ldc, alpha, beta, m0, m1); break; \
-        case 4: small_body_##SUFFIX(4, NV, MASKED, k, a, ars, acs, b, brs, c, ldc, alpha, beta, m0, m1); break; \
-        case 3: small_body_##SUFFIX(3, NV, MASKED, k, a, ars, acs, b, brs, c, ldc, alpha, beta, m0, m1); break; \
-        case 2: small_body_##SUFFIX(2, NV, MASKED, k, a, ars, acs, b, brs, c, ldc, alpha, beta, m0, m1); break; \
-        default: small_body_##SUFFIX(1, NV, MASKED, k, a, ars, acs, b, brs, c, ldc, alpha, beta, m0, m1); break; \
+        const int NV, const int MASKED, const int TABLE, int64_t m, int64_t k, const T *a,           \
+        int64_t ars, int64_t acs, const T *b, int64_t brs, const int64_t *rows_of_b,                 \
+        const T *row_bias, T *c, int64_t ldc, T alpha, T beta, __m256i m0, __m256i m1) {             \
+        int64_t i = 0;                                                                               \
+        for (; i + 6 <= m; i += 6)                                                                   \
+            small_body_##SUFFIX(6, NV, MASKED, TABLE, k, a + i * ars, ars, acs, b, brs, rows_of_b,   \
+                                row_bias ? row_bias + i : 0, c + i * ldc, ldc, alpha, beta, m0, m1); \
+        a += i * ars;                                                                                \
+        c += i * ldc;                                                                                \
+        if (row_bias) row_bias += i;                                                                 \
+        switch (m - i) {                                                                             \
+        case 5: small_body_##SUFFIX(5, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, m0, m1); break; \
+        case 4: small_body_##SUFFIX(4, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, m0, m1); break; \
+        case 3: small_body_##SUFFIX(3, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, m0, m1); break; \
+        case 2: small_body_##SUFFIX(2, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, m0, m1); break; \
+        case 1: small_body_##SUFFIX(1, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, m0, m1); break; \
+        default: break;                                                                              \
         }                                                                                            \
     }                                                                                                \
                                                                                                      \
-    static void gemm_small_tile_##SUFFIX(int64_t rows, int64_t cols, int64_t k, const T *a,         \
-                                         int64_t ars, int64_t acs, const T *b, int64_t brs, T *c,   \
-                                         int64_t ldc, T alpha, T beta) {                             \
+    static inline __attribute__((always_inline)) void small_columns_##SUFFIX(                       \
+        const int TABLE, int64_t m, int64_t cols, int64_t k, const T *a, int64_t ars,             \
+        int64_t acs, const T *b, int64_t brs, const int64_t *rows_of_b, const T *row_bias, T *c,     \
+        int64_t ldc, T alpha, T beta) {                                                              \
+        const __m256i none = _mm256_setzero_si256();                                                 \
         if (cols == 2 * W) {                                                                         \
-            const __m256i none = _mm256_setzero_si256();                                             \
-            small_rows_##SUFFIX(2, 0, rows, k, a, ars, acs, b, brs, c, ldc, alpha, beta, none, none); \
+            small_rows_##SUFFIX(2, 0, TABLE, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, none, none); \
         } else if (cols == W) {                                                                      \
-            const __m256i none = _mm256_setzero_si256();                                             \
-            small_rows_##SUFFIX(1, 0, rows, k, a, ars, acs, b, brs, c, ldc, alpha, beta, none, none); \
+            small_rows_##SUFFIX(1, 0, TABLE, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, none, none); \
         } else if (cols > W) {                                                                       \
-            small_rows_##SUFFIX(2, 1, rows, k, a, ars, acs, b, brs, c, ldc, alpha, beta,            \
+            small_rows_##SUFFIX(2, 1, TABLE, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, \
                                 MASK_FOR(W), MASK_FOR(cols - W));                                    \
         } else {                                                                                     \
-            small_rows_##SUFFIX(1, 1, rows, k, a, ars, acs, b, brs, c, ldc, alpha, beta,            \
-                                MASK_FOR(cols), _mm256_setzero_si256());                             \
+            small_rows_##SUFFIX(1, 1, TABLE, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, \
+                                MASK_FOR(cols), none);                                               \
         }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    /* TABLE is a constant in each call below, so each form keeps its own loop. */                   \
+    static void gemm_small_strip_##SUFFIX(int64_t m, int64_t cols, int64_t k, const T *a,           \
+                                          int64_t ars, int64_t acs, const T *b, int64_t brs,        \
+                                          const int64_t *rows_of_b, const T *row_bias, T *c,        \
+                                          int64_t ldc, T alpha, T beta) {                            \
+        if (rows_of_b)                                                                               \
+            small_columns_##SUFFIX(1, m, cols, k, a, ars, acs, b, 0, rows_of_b, row_bias, c, ldc,    \
+                                   alpha, beta);                                                     \
+        else                                                                                         \
+            small_columns_##SUFFIX(0, m, cols, k, a, ars, acs, b, brs, 0, row_bias, c, ldc, alpha,   \
+                                   beta);                                                            \
     }
 
 // Lane masks: lane l is on when l < count (count in 0...W).
@@ -156,10 +184,10 @@ static inline __m256i small_mask_f64(int64_t count) {
 
 DEFINE_AVX2_SMALL(float, f32, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
                   _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_broadcast_ss, _mm256_fmadd_ps,
-                  _mm256_mul_ps, _mm256_set1_ps, small_mask_f32)
+                  _mm256_mul_ps, _mm256_add_ps, _mm256_set1_ps, small_mask_f32)
 DEFINE_AVX2_SMALL(double, f64, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd,
                   _mm256_maskload_pd, _mm256_maskstore_pd, _mm256_broadcast_sd, _mm256_fmadd_pd,
-                  _mm256_mul_pd, _mm256_set1_pd, small_mask_f64)
+                  _mm256_mul_pd, _mm256_add_pd, _mm256_set1_pd, small_mask_f64)
 
 #include "gemm_impl.h"
 

@@ -69,13 +69,15 @@ DEFINE_NEON_MICRO(float, f32, float32x4_t, 4, GEMM_MR_F32, GEMM_NR_F32, vdupq_n_
 DEFINE_NEON_MICRO(double, f64, float64x2_t, 2, GEMM_MR_F64, GEMM_NR_F64, vdupq_n_f64, vld1q_f64,
                   vst1q_f64, vfmaq_laneq_f64, vmulq_n_f64, vfmaq_n_f64)
 
-// The unpacked small-product tile (see gemm_impl.h): up to 6 rows of C by 4 vectors (16 floats,
+// The unpacked small-product strip (see gemm_impl.h): tiles of up to 6 rows of C by 4 vectors (16 floats,
 // 8 doubles), the tile of the AVX2 kernel and of the driver's thread split. 24 accumulators, 4
 // vectors of B's row loaded in place and one broadcast of A (A has arbitrary strides, so it is
-// loaded lane by lane with LD1R rather than as a vector). NEON has no masked loads: a partial
+// loaded lane by lane with LD1R rather than as a vector). B's row p is at `b + p * brs`, or at
+// `b + rows_of_b[p]` when there is a table; `row_bias`, when there is one, adds row_bias[i] to
+// row i of the result. NEON has no masked loads: a partial
 // last vector of a strip (cols not a multiple of W) is loaded and stored lane by lane, so B and
-// C are never touched past `cols`. `R` and `NV` are constants after inlining into the switches
-// below; `tail` (lanes of the last vector, 0 when it is full) is not, its test is loop-invariant.
+// C are never touched past `cols`. `R`, `NV` and `TABLE` are constants after inlining into the
+// switches below; `tail` (lanes of the last vector, 0 when it is full) is not, its test is loop-invariant.
 #define GEMM_SMALL_MR_F32 6
 #define GEMM_SMALL_NR_F32 16
 #define GEMM_SMALL_MR_F64 6
@@ -101,15 +103,16 @@ static inline __attribute__((always_inline)) void store_part_f64(double *p, floa
     vst1q_lane_f64(p, v, 0);
 }
 
-#define DEFINE_NEON_SMALL(T, SUFFIX, VEC, W, DUP, LOAD, STORE, LOAD_DUP, FMA, MUL_N, FMA_N)            \
+#define DEFINE_NEON_SMALL(T, SUFFIX, VEC, W, DUP, LOAD, STORE, LOAD_DUP, FMA, MUL_N, FMA_N, ADD)       \
     static inline __attribute__((always_inline)) void small_body_##SUFFIX(                          \
-        const int R, const int NV, int64_t tail, int64_t k, const T *a, int64_t ars, int64_t acs,   \
-        const T *b, int64_t brs, T *c, int64_t ldc, T alpha, T beta) {                               \
+        const int R, const int NV, const int TABLE, int64_t tail, int64_t k, const T *a,             \
+        int64_t ars, int64_t acs, const T *b, int64_t brs, const int64_t *rows_of_b,                 \
+        const T *row_bias, T *c, int64_t ldc, T alpha, T beta) {                                     \
         VEC acc[6][4];                                                                               \
         for (int r = 0; r < R; r++)                                                                  \
             for (int v = 0; v < NV; v++) acc[r][v] = DUP(0);                                         \
         for (int64_t p = 0; p < k; p++) {                                                            \
-            const T *bp = b + p * brs;                                                               \
+            const T *bp = TABLE ? b + rows_of_b[p] : b + p * brs;                                    \
             VEC bv[4];                                                                               \
             for (int v = 0; v < NV - 1; v++) bv[v] = LOAD(bp + v * (W));                             \
             bv[NV - 1] = tail ? load_part_##SUFFIX(bp + (NV - 1) * (W), tail)                        \
@@ -129,42 +132,67 @@ static inline __attribute__((always_inline)) void store_part_f64(double *p, floa
                     const VEC old = partial ? load_part_##SUFFIX(cr + v * (W), tail) : LOAD(cr + v * (W)); \
                     out = FMA_N(MUL_N(old, beta), acc[r][v], alpha);                                 \
                 }                                                                                    \
+                if (row_bias) out = ADD(out, DUP(row_bias[r]));                                      \
                 if (partial) store_part_##SUFFIX(cr + v * (W), out, tail);                           \
                 else STORE(cr + v * (W), out);                                                       \
             }                                                                                        \
         }                                                                                            \
     }                                                                                                \
                                                                                                      \
+    /* Full 6-row tiles in a loop, then the partial last one: the dispatch on the shape is    */ \
+    /* paid once per strip, not per tile, which matters when k is short.                      */ \
     static inline __attribute__((always_inline)) void small_rows_##SUFFIX(                          \
-        const int NV, int64_t tail, int64_t rows, int64_t k, const T *a, int64_t ars, int64_t acs,  \
-        const T *b, int64_t brs, T *c, int64_t ldc, T alpha, T beta) {                               \
-        switch (rows) {                                                                              \
-        case 6: small_body_##SUFFIX(6, NV, tail, k, a, ars, acs, b, brs, c, ldc, alpha, beta); break; \
-        case 5: small_body_##SUFFIX(5, NV, tail, k, a, ars, acs, b, brs, c, ldc, alpha, beta); break; \
-        case 4: small_body_##SUFFIX(4, NV, tail, k, a, ars, acs, b, brs, c, ldc, alpha, beta); break; \
-        case 3: small_body_##SUFFIX(3, NV, tail, k, a, ars, acs, b, brs, c, ldc, alpha, beta); break; \
-        case 2: small_body_##SUFFIX(2, NV, tail, k, a, ars, acs, b, brs, c, ldc, alpha, beta); break; \
-        default: small_body_##SUFFIX(1, NV, tail, k, a, ars, acs, b, brs, c, ldc, alpha, beta); break; \
+        const int NV, const int TABLE, int64_t tail, int64_t m, int64_t k, const T *a,               \
+        int64_t ars, int64_t acs, const T *b, int64_t brs, const int64_t *rows_of_b,                 \
+        const T *row_bias, T *c, int64_t ldc, T alpha, T beta) {                                     \
+        int64_t i = 0;                                                                               \
+        for (; i + 6 <= m; i += 6)                                                                   \
+            small_body_##SUFFIX(6, NV, TABLE, tail, k, a + i * ars, ars, acs, b, brs, rows_of_b,     \
+                                row_bias ? row_bias + i : 0, c + i * ldc, ldc, alpha, beta);         \
+        a += i * ars;                                                                                \
+        c += i * ldc;                                                                                \
+        if (row_bias) row_bias += i;                                                                 \
+        switch (m - i) {                                                                             \
+        case 5: small_body_##SUFFIX(5, NV, TABLE, tail, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
+        case 4: small_body_##SUFFIX(4, NV, TABLE, tail, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
+        case 3: small_body_##SUFFIX(3, NV, TABLE, tail, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
+        case 2: small_body_##SUFFIX(2, NV, TABLE, tail, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
+        case 1: small_body_##SUFFIX(1, NV, TABLE, tail, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
+        default: break;                                                                              \
         }                                                                                            \
     }                                                                                                \
                                                                                                      \
-    static void gemm_small_tile_##SUFFIX(int64_t rows, int64_t cols, int64_t k, const T *a,         \
-                                         int64_t ars, int64_t acs, const T *b, int64_t brs, T *c,   \
-                                         int64_t ldc, T alpha, T beta) {                             \
+    static inline __attribute__((always_inline)) void small_columns_##SUFFIX(                       \
+        const int TABLE, int64_t m, int64_t cols, int64_t k, const T *a, int64_t ars,             \
+        int64_t acs, const T *b, int64_t brs, const int64_t *rows_of_b, const T *row_bias, T *c,     \
+        int64_t ldc, T alpha, T beta) {                                                              \
         const int64_t tail = cols % (W);                                                             \
         switch ((cols + (W) - 1) / (W)) {                                                            \
-        case 4: small_rows_##SUFFIX(4, tail, rows, k, a, ars, acs, b, brs, c, ldc, alpha, beta); break; \
-        case 3: small_rows_##SUFFIX(3, tail, rows, k, a, ars, acs, b, brs, c, ldc, alpha, beta); break; \
-        case 2: small_rows_##SUFFIX(2, tail, rows, k, a, ars, acs, b, brs, c, ldc, alpha, beta); break; \
-        default: small_rows_##SUFFIX(1, tail, rows, k, a, ars, acs, b, brs, c, ldc, alpha, beta); break; \
+        case 4: small_rows_##SUFFIX(4, TABLE, tail, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
+        case 3: small_rows_##SUFFIX(3, TABLE, tail, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
+        case 2: small_rows_##SUFFIX(2, TABLE, tail, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
+        default: small_rows_##SUFFIX(1, TABLE, tail, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
         }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    /* TABLE is a constant in each call below, so each form keeps its own loop. */                   \
+    static void gemm_small_strip_##SUFFIX(int64_t m, int64_t cols, int64_t k, const T *a,           \
+                                          int64_t ars, int64_t acs, const T *b, int64_t brs,        \
+                                          const int64_t *rows_of_b, const T *row_bias, T *c,        \
+                                          int64_t ldc, T alpha, T beta) {                            \
+        if (rows_of_b)                                                                               \
+            small_columns_##SUFFIX(1, m, cols, k, a, ars, acs, b, 0, rows_of_b, row_bias, c, ldc,    \
+                                   alpha, beta);                                                     \
+        else                                                                                         \
+            small_columns_##SUFFIX(0, m, cols, k, a, ars, acs, b, brs, 0, row_bias, c, ldc, alpha,   \
+                                   beta);                                                            \
     }
 
 // vfmaq(acc, x, y) is acc + x * y; vfmaq_n(acc, x, s) is acc + x * s.
 DEFINE_NEON_SMALL(float, f32, float32x4_t, 4, vdupq_n_f32, vld1q_f32, vst1q_f32, vld1q_dup_f32,
-                  vfmaq_f32, vmulq_n_f32, vfmaq_n_f32)
+                  vfmaq_f32, vmulq_n_f32, vfmaq_n_f32, vaddq_f32)
 DEFINE_NEON_SMALL(double, f64, float64x2_t, 2, vdupq_n_f64, vld1q_f64, vst1q_f64, vld1q_dup_f64,
-                  vfmaq_f64, vmulq_n_f64, vfmaq_n_f64)
+                  vfmaq_f64, vmulq_n_f64, vfmaq_n_f64, vaddq_f64)
 
 #include "gemm_impl.h"
 

@@ -20,6 +20,12 @@ void ember_gemm_small_f32_avx2(int64_t, int64_t, int64_t, float, const float *, 
                                const float *, int64_t, float, float *, int64_t);
 void ember_gemm_small_f64_avx2(int64_t, int64_t, int64_t, double, const double *, int64_t, int64_t,
                                const double *, int64_t, double, double *, int64_t);
+void ember_gemm_row_table_f32_avx2(int64_t, int64_t, int64_t, float, const float *, int64_t, int64_t,
+                                   const float *, const int64_t *, const float *, float, float *,
+                                   int64_t);
+void ember_gemm_row_table_f64_avx2(int64_t, int64_t, int64_t, double, const double *, int64_t, int64_t,
+                                   const double *, const int64_t *, const double *, double,
+                                   double *, int64_t);
 GEMM_DECLARE_VARIANT(float, f32, avx512)
 GEMM_DECLARE_VARIANT(double, f64, avx512)
 GEMM_DECLARE_VARIANT(float, f32, neon)
@@ -28,5 +34,11 @@ void ember_gemm_small_f32_neon(int64_t, int64_t, int64_t, float, const float *, 
                                const float *, int64_t, float, float *, int64_t);
 void ember_gemm_small_f64_neon(int64_t, int64_t, int64_t, double, const double *, int64_t, int64_t,
                                const double *, int64_t, double, double *, int64_t);
+void ember_gemm_row_table_f32_neon(int64_t, int64_t, int64_t, float, const float *, int64_t, int64_t,
+                                   const float *, const int64_t *, const float *, float, float *,
+                                   int64_t);
+void ember_gemm_row_table_f64_neon(int64_t, int64_t, int64_t, double, const double *, int64_t, int64_t,
+                                   const double *, const int64_t *, const double *, double,
+                                   double *, int64_t);
 
 #endif

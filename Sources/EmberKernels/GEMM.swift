@@ -97,6 +97,43 @@ public enum GEMM {
             blas: PlatformBLAS.active)
     }
 
+    /// `C = alpha * A·B + beta * C` with B given as a table of rows: element `(p, j)` of B is at
+    /// `b[bRowOffsets[p] + j]` (`bRowOffsets` has k entries). A convolution with unit strides
+    /// multiplies its weight by the windows of its input this way, without writing (or packing)
+    /// an im2col matrix: the row of B for depth index (channel, ky, kx) and the output positions
+    /// of one output row is a run of the padded image, `channel * plane + ky * width + kx` from the
+    /// row's start. `rowBias`, when given (m values), is added to each row of the result, so that
+    /// a convolution's bias costs no pass of its own. Runs the unpacked register tiles of the
+    /// small kernel on the calling thread only: callers split the work (a convolution splits its
+    /// output rows). Same contract as `multiply` otherwise (beta == 0 never reads C).
+    ///
+    ///     // C [m, n] = A [m, 3] · B, whose rows are b[0...], b[10...] and b[20...]
+    ///     let rows: [Int] = [0, 10, 20]
+    ///     GEMM.multiply(m: m, n: n, k: 3, alpha: 1, a: a, aRowStride: 3, aColumnStride: 1,
+    ///                   b: b, bRowOffsets: rows, beta: 0, c: c, cRowStride: n)
+    public static func multiply(
+        m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
+        b: UnsafePointer<Float>, bRowOffsets: UnsafePointer<Int>, rowBias: UnsafePointer<Float>? = nil, beta: Float,
+        c: UnsafeMutablePointer<Float>, cRowStride: Int
+    ) {
+        Float32GEMMKernels.rowTable(Float32GEMMKernels.config(level: -1), m: m, n: n, k: k, alpha: alpha,
+                                    a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
+                                    b: b, bRowOffsets: bRowOffsets, rowBias: rowBias, beta: beta,
+                                    c: c, cRowStride: cRowStride)
+    }
+
+    /// The double-precision `multiply(…, bRowOffsets:…)`, with the same contract.
+    public static func multiply(
+        m: Int, n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, aRowStride: Int, aColumnStride: Int,
+        b: UnsafePointer<Double>, bRowOffsets: UnsafePointer<Int>, rowBias: UnsafePointer<Double>? = nil, beta: Double,
+        c: UnsafeMutablePointer<Double>, cRowStride: Int
+    ) {
+        Float64GEMMKernels.rowTable(Float64GEMMKernels.config(level: -1), m: m, n: n, k: k, alpha: alpha,
+                                    a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
+                                    b: b, bRowOffsets: bRowOffsets, rowBias: rowBias, beta: beta,
+                                    c: c, cRowStride: cRowStride)
+    }
+
     /// Products of at most this many multiply-adds (`m * n * k`) run the direct loop: below it,
     /// packing and the scratch tiles at the edges cost more than they save.
     static let directLimit = 16 * 16 * 16
@@ -356,6 +393,12 @@ protocol GEMMKernels {
     static func direct(_ config: ember_gemm_config, _ problem: GEMMProblem<Scalar>)
     /// The unpacked small kernel; B must have unit column stride.
     static func small(_ config: ember_gemm_config, _ problem: GEMMProblem<Scalar>)
+    /// The unpacked small kernel with B's row p at `b + bRowOffsets[p]`, plus `rowBias[i]` on row i
+    /// when given (`ember_gemm_row_table_*`).
+    static func rowTable(_ config: ember_gemm_config, m: Int, n: Int, k: Int, alpha: Scalar,
+                         a: UnsafePointer<Scalar>, aRowStride: Int, aColumnStride: Int,
+                         b: UnsafePointer<Scalar>, bRowOffsets: UnsafePointer<Int>, rowBias: UnsafePointer<Scalar>?,
+                         beta: Scalar, c: UnsafeMutablePointer<Scalar>, cRowStride: Int)
     /// Runs `problem` through the platform library's GEMM of this element type.
     static func callCBLAS(_ blas: PlatformBLAS, _ call: CBLASCall, _ problem: GEMMProblem<Scalar>)
 }
@@ -406,6 +449,18 @@ enum Float32GEMMKernels: GEMMKernels {
         ember_gemm_small_f32(config, Int64(p.m), Int64(p.n), Int64(p.k), p.alpha, p.a, Int64(p.aRowStride), Int64(p.aColumnStride),
                              p.b, Int64(p.bRowStride), p.beta, p.c, Int64(p.cRowStride))
     }
+    static func rowTable(_ config: ember_gemm_config, m: Int, n: Int, k: Int, alpha: Float,
+                         a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
+                         b: UnsafePointer<Float>, bRowOffsets: UnsafePointer<Int>, rowBias: UnsafePointer<Float>?,
+                         beta: Float, c: UnsafeMutablePointer<Float>, cRowStride: Int) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM: negative size")
+        if m == 0 || n == 0 { return }
+        // Int and Int64 have one layout on the 64-bit platforms Ember builds for.
+        bRowOffsets.withMemoryRebound(to: Int64.self, capacity: k) { rows in
+            ember_gemm_row_table_f32(config, Int64(m), Int64(n), Int64(k), alpha, a, Int64(aRowStride), Int64(aColumnStride),
+                                     b, rows, rowBias, beta, c, Int64(cRowStride))
+        }
+    }
 }
 
 enum Float64GEMMKernels: GEMMKernels {
@@ -453,5 +508,17 @@ enum Float64GEMMKernels: GEMMKernels {
     static func small(_ config: ember_gemm_config, _ p: GEMMProblem<Double>) {
         ember_gemm_small_f64(config, Int64(p.m), Int64(p.n), Int64(p.k), p.alpha, p.a, Int64(p.aRowStride), Int64(p.aColumnStride),
                              p.b, Int64(p.bRowStride), p.beta, p.c, Int64(p.cRowStride))
+    }
+    static func rowTable(_ config: ember_gemm_config, m: Int, n: Int, k: Int, alpha: Double,
+                         a: UnsafePointer<Double>, aRowStride: Int, aColumnStride: Int,
+                         b: UnsafePointer<Double>, bRowOffsets: UnsafePointer<Int>, rowBias: UnsafePointer<Double>?,
+                         beta: Double, c: UnsafeMutablePointer<Double>, cRowStride: Int) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM: negative size")
+        if m == 0 || n == 0 { return }
+        // Int and Int64 have one layout on the 64-bit platforms Ember builds for.
+        bRowOffsets.withMemoryRebound(to: Int64.self, capacity: k) { rows in
+            ember_gemm_row_table_f64(config, Int64(m), Int64(n), Int64(k), alpha, a, Int64(aRowStride), Int64(aColumnStride),
+                                     b, rows, rowBias, beta, c, Int64(cRowStride))
+        }
     }
 }

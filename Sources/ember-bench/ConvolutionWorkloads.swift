@@ -21,6 +21,11 @@ extension Workload {
             let x = Tensor.randn([8, 64, 56, 56]), w = Tensor.randn([64, 64, 3, 3])
             return { _ = Functional.conv2d(x, weight: w, padding: 1) }
         }
+        let middleBackward = Workload(name: "conv2d_64to64_56_b8_backward", group: "conv", flop: 3 * 2.0 * 8 * 64 * 64 * 9 * 56 * 56,
+                                      note: "forward + backward (input and weight gradients) of the same conv") {
+            let x = Tensor.randn([8, 64, 56, 56]).requiresGrad_(), w = Tensor.randn([64, 64, 3, 3]).requiresGrad_()
+            return { Functional.conv2d(x, weight: w, padding: 1).sum().backward() }
+        }
         let maxPool = Workload(name: "maxpool2d_3s2_112", group: "conv", flop: 8.0 * 64 * 56 * 56 * 9,
                                note: "max_pool2d [8, 64, 112, 112], kernel 3, stride 2, padding 1") {
             let x = Tensor.randn([8, 64, 112, 112])
@@ -31,6 +36,6 @@ extension Workload {
             let x = Tensor.randn([8, 64, 112, 112])
             return { _ = Functional.avgPool2d(x, kernelSize: 2) }
         }
-        return [forward, backward, middle, maxPool, avgPool]
+        return [forward, backward, middle, middleBackward, maxPool, avgPool]
     }
 }

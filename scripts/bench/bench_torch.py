@@ -115,6 +115,13 @@ def _conv_middle():
     return lambda: torch.nn.functional.conv2d(x, w, padding=1)
 
 
+@workload("conv2d_64to64_56_b8_backward", "conv", flop=3 * 2.0 * 8 * 64 * 64 * 9 * 56 * 56,
+          note="forward + backward (input and weight gradients) of the same conv")
+def _conv_middle_backward():
+    x, w = torch.randn(8, 64, 56, 56, requires_grad=True), torch.randn(64, 64, 3, 3, requires_grad=True)
+    return lambda: torch.nn.functional.conv2d(x, w, padding=1).sum().backward()
+
+
 @workload("maxpool2d_3s2_112", "conv", flop=8.0 * 64 * 56 * 56 * 9, note="max_pool2d [8, 64, 112, 112], kernel 3, stride 2, padding 1")
 def _maxpool():
     x = torch.randn(8, 64, 112, 112)

@@ -100,4 +100,20 @@ void ember_gemm_small_f64(ember_gemm_config config, int64_t m, int64_t n, int64_
                           const double *b, int64_t b_row_stride, double beta, double *c,
                           int64_t c_row_stride);
 
+/// `ember_gemm_small_*` with B given as a table of rows: element (p, j) at
+/// b[rows_of_b[p] + j]. A convolution with unit strides reads its input this way without an
+/// im2col matrix: for the depth index p = (channel, ky, kx) and the output positions of one row,
+/// B's row is a run of the (padded) image starting at channel · plane + ky · width + kx. When
+/// `row_bias` is not NULL, row_bias[i] is added to row i of the result (a convolution's bias),
+/// so C is written once. Runs on the calling thread, in depth blocks (see gemm_impl.h); k == 0
+/// gives beta * C (+ the bias).
+void ember_gemm_row_table_f32(ember_gemm_config config, int64_t m, int64_t n, int64_t k, float alpha,
+                              const float *a, int64_t a_row_stride, int64_t a_column_stride,
+                              const float *b, const int64_t *rows_of_b, const float *row_bias,
+                              float beta, float *c, int64_t c_row_stride);
+void ember_gemm_row_table_f64(ember_gemm_config config, int64_t m, int64_t n, int64_t k, double alpha,
+                              const double *a, int64_t a_row_stride, int64_t a_column_stride,
+                              const double *b, const int64_t *rows_of_b, const double *row_bias,
+                              double beta, double *c, int64_t c_row_stride);
+
 #endif

@@ -45,6 +45,11 @@ protocol ConvolutionScalar: GEMMScalar, BinaryFloatingPoint {
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Self>, aRowStride: Int,
                      im2colOf image: UnsafePointer<Self>, _ window: UnsafePointer<ember_window_geometry>,
                      imageStride: Int, accumulate: Bool, c: UnsafeMutablePointer<Self>, cRowStride: Int)
+    /// `gemm` with B's row p at `b + bRowOffsets[p]` and `rowBias[i]` added to row i, on the
+    /// calling thread (`GEMM.multiply(…, bRowOffsets:…)`).
+    static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Self>, aRowStride: Int, aColumnStride: Int,
+                     b: UnsafePointer<Self>, bRowOffsets: UnsafePointer<Int>, rowBias: UnsafePointer<Self>?,
+                     c: UnsafeMutablePointer<Self>, cRowStride: Int)
     static func im2col(_ input: UnsafePointer<Self>, images: Int, imageStride: Int,
                        _ geometry: UnsafePointer<ember_window_geometry>, _ begin: Int64, _ end: Int64,
                        _ columns: UnsafeMutablePointer<Self>, columnStride: Int)
@@ -67,6 +72,12 @@ extension Float: ConvolutionScalar {
         GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: 1,
                       im2colOf: image, window: window, imageStride: imageStride, beta: accumulate ? 1 : 0,
                       c: c, cRowStride: cRowStride)
+    }
+    static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
+                     b: UnsafePointer<Float>, bRowOffsets: UnsafePointer<Int>, rowBias: UnsafePointer<Float>?,
+                     c: UnsafeMutablePointer<Float>, cRowStride: Int) {
+        GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
+                      b: b, bRowOffsets: bRowOffsets, rowBias: rowBias, beta: 0, c: c, cRowStride: cRowStride)
     }
     static func im2col(_ input: UnsafePointer<Float>, images: Int, imageStride: Int,
                        _ geometry: UnsafePointer<ember_window_geometry>, _ begin: Int64, _ end: Int64,
@@ -94,6 +105,12 @@ extension Double: ConvolutionScalar {
         GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: 1,
                       im2colOf: image, window: window, imageStride: imageStride, beta: accumulate ? 1 : 0,
                       c: c, cRowStride: cRowStride)
+    }
+    static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, aRowStride: Int, aColumnStride: Int,
+                     b: UnsafePointer<Double>, bRowOffsets: UnsafePointer<Int>, rowBias: UnsafePointer<Double>?,
+                     c: UnsafeMutablePointer<Double>, cRowStride: Int) {
+        GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
+                      b: b, bRowOffsets: bRowOffsets, rowBias: rowBias, beta: 0, c: c, cRowStride: cRowStride)
     }
     static func im2col(_ input: UnsafePointer<Double>, images: Int, imageStride: Int,
                        _ geometry: UnsafePointer<ember_window_geometry>, _ begin: Int64, _ end: Int64,
@@ -157,6 +174,10 @@ enum ConvolutionKernel {
     /// Output[n, o] = Σ weight[o] ⋆ input[n] (+ bias[o]). All operands contiguous.
     static func forward<T: ConvolutionScalar>(_ type: T.Type, input: Tensor, weight: Tensor, bias: Tensor?,
                                               output: Tensor, geometry: ConvolutionGeometry) {
+        if takesRowTable(geometry) {
+            forwardByRowTable(T.self, input: input, weight: weight, bias: bias, output: output, geometry: geometry)
+            return
+        }
         let batch = input.shape[0], channels = input.shape[1], outChannels = weight.shape[0]
         let groups = geometry.groups, groupChannels = channels / groups, groupOut = outChannels / groups
         let depth = groupChannels * geometry.kernelHeight * geometry.kernelWidth
@@ -218,6 +239,10 @@ enum ConvolutionKernel {
     /// gradInput[n] = col2im(weightᵀ · gradOutput[n]): the transposed convolution.
     static func inputGradient<T: ConvolutionScalar>(_ type: T.Type, gradOutput: Tensor, weight: Tensor,
                                                     gradInput: Tensor, geometry: ConvolutionGeometry) {
+        if takesRowTable(geometry), weight.shape[1] >= rowTableMinimumGradientChannels {
+            inputGradientByRowTable(T.self, gradOutput: gradOutput, weight: weight, gradInput: gradInput, geometry: geometry)
+            return
+        }
         let batch = gradInput.shape[0], channels = gradInput.shape[1], outChannels = weight.shape[0]
         let groups = geometry.groups, groupChannels = channels / groups, groupOut = outChannels / groups
         let area = geometry.kernelHeight * geometry.kernelWidth
@@ -333,7 +358,7 @@ enum ConvolutionKernel {
     }
 
     /// Lends a scratch buffer of `count` elements from the caching allocator.
-    private static func withColumnBuffer<T>(_ type: T.Type, count: Int, _ body: (UnsafeMutablePointer<T>) -> Void) {
+    static func withColumnBuffer<T>(_ type: T.Type, count: Int, _ body: (UnsafeMutablePointer<T>) -> Void) {
         let bytes = max(count, 1) * MemoryLayout<T>.stride
         let raw = CachingAllocator.shared.allocate(bytes: bytes)
         defer { CachingAllocator.shared.deallocate(raw, bytes: bytes) }
