@@ -74,7 +74,8 @@ DEFINE_AVX2_MICRO(double, f64, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _
 // The unpacked small-product strip (see gemm_impl.h): tiles of up to 6 rows of C by two vectors, B's rows
 // loaded straight from memory (masked loads and stores for a partial last strip), A's elements
 // broadcast through their strides. B's row p is at `b + p * brs`, or at `b + rows_of_b[p]` when
-// there is a table; `row_bias`, when there is one, adds row_bias[i] to row i of the result. `R`, `NV` (vectors per row), `MASKED` and `TABLE` are constants after
+// there is a table for B; with a table for A, A's row i is at `a + rows_of_a[i]` (contiguous
+// along k); `row_bias`, when there is one, adds row_bias[i] to row i of the result. `R`, `NV` (vectors per row), `MASKED` and `TABLE` are constants after
 // inlining into the switches below, so each case keeps its accumulators in registers.
 #define GEMM_SMALL_MR_F32 6
 #define GEMM_SMALL_NR_F32 16
@@ -85,17 +86,22 @@ DEFINE_AVX2_MICRO(double, f64, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _
                           ADD, SET1, MASK_FOR)                                                       \
     static inline __attribute__((always_inline)) void small_body_##SUFFIX(                          \
         const int R, const int NV, const int MASKED, const int TABLE, int64_t k, const T *a,         \
-        int64_t ars, int64_t acs, const T *b, int64_t brs, const int64_t *rows_of_b,                 \
+        int64_t ars, int64_t acs, const T *b, int64_t brs, const int64_t *rows,                      \
         const T *row_bias, T *c, int64_t ldc, T alpha, T beta, __m256i m0, __m256i m1) {             \
         VEC acc0[6], acc1[6];                                                                        \
-        for (int r = 0; r < R; r++) { acc0[r] = ZERO(); acc1[r] = ZERO(); }                          \
+        const T *a_row[6];                                                                           \
+        for (int r = 0; r < R; r++) {                                                                \
+            acc0[r] = ZERO();                                                                        \
+            acc1[r] = ZERO();                                                                        \
+            a_row[r] = TABLE == 2 ? a + rows[r] : a;                                                 \
+        }                                                                                            \
         for (int64_t p = 0; p < k; p++) {                                                            \
-            const T *bp = TABLE ? b + rows_of_b[p] : b + p * brs;                                    \
+            const T *bp = TABLE == 1 ? b + rows[p] : b + p * brs;                                    \
             const VEC b0 = MASKED && NV == 1 ? MLOAD(bp, m0) : LOAD(bp);                             \
             const VEC b1 = NV == 2 ? (MASKED ? MLOAD(bp + W, m1) : LOAD(bp + W)) : ZERO();           \
             const T *ap = a + p * acs;                                                               \
             for (int r = 0; r < R; r++) {                                                            \
-                const VEC ai = BROADCAST(ap + r * ars);                                              \
+                const VEC ai = BROADCAST(TABLE == 2 ? a_row[r] + p : ap + r * ars);                  \
                 acc0[r] = FMADD(ai, b0, acc0[r]);                                                    \
                 if (NV == 2) acc1[r] = FMADD(ai, b1, acc1[r]);                                       \
             }                                                                                        \
@@ -122,50 +128,55 @@ DEFINE_AVX2_MICRO(double, f64, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _
     /* paid once per strip, not per tile, which matters when k is short.                      */ \
     static inline __attribute__((always_inline)) void small_rows_##SUFFIX(                          \
         const int NV, const int MASKED, const int TABLE, int64_t m, int64_t k, const T *a,           \
-        int64_t ars, int64_t acs, const T *b, int64_t brs, const int64_t *rows_of_b,                 \
+        int64_t ars, int64_t acs, const T *b, int64_t brs, const int64_t *rows,                      \
         const T *row_bias, T *c, int64_t ldc, T alpha, T beta, __m256i m0, __m256i m1) {             \
         int64_t i = 0;                                                                               \
         for (; i + 6 <= m; i += 6)                                                                   \
-            small_body_##SUFFIX(6, NV, MASKED, TABLE, k, a + i * ars, ars, acs, b, brs, rows_of_b,   \
-                                row_bias ? row_bias + i : 0, c + i * ldc, ldc, alpha, beta, m0, m1); \
-        a += i * ars;                                                                                \
+            small_body_##SUFFIX(6, NV, MASKED, TABLE, k, TABLE == 2 ? a : a + i * ars, ars, acs, b,  \
+                                brs, TABLE == 2 ? rows + i : rows, row_bias ? row_bias + i : 0,      \
+                                c + i * ldc, ldc, alpha, beta, m0, m1);                              \
+        if (TABLE == 2) rows += i; else a += i * ars;                                                \
         c += i * ldc;                                                                                \
         if (row_bias) row_bias += i;                                                                 \
         switch (m - i) {                                                                             \
-        case 5: small_body_##SUFFIX(5, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, m0, m1); break; \
-        case 4: small_body_##SUFFIX(4, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, m0, m1); break; \
-        case 3: small_body_##SUFFIX(3, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, m0, m1); break; \
-        case 2: small_body_##SUFFIX(2, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, m0, m1); break; \
-        case 1: small_body_##SUFFIX(1, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, m0, m1); break; \
+        case 5: small_body_##SUFFIX(5, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta, m0, m1); break; \
+        case 4: small_body_##SUFFIX(4, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta, m0, m1); break; \
+        case 3: small_body_##SUFFIX(3, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta, m0, m1); break; \
+        case 2: small_body_##SUFFIX(2, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta, m0, m1); break; \
+        case 1: small_body_##SUFFIX(1, NV, MASKED, TABLE, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta, m0, m1); break; \
         default: break;                                                                              \
         }                                                                                            \
     }                                                                                                \
                                                                                                      \
     static inline __attribute__((always_inline)) void small_columns_##SUFFIX(                       \
         const int TABLE, int64_t m, int64_t cols, int64_t k, const T *a, int64_t ars,             \
-        int64_t acs, const T *b, int64_t brs, const int64_t *rows_of_b, const T *row_bias, T *c,     \
+        int64_t acs, const T *b, int64_t brs, const int64_t *rows, const T *row_bias, T *c,          \
         int64_t ldc, T alpha, T beta) {                                                              \
         const __m256i none = _mm256_setzero_si256();                                                 \
         if (cols == 2 * W) {                                                                         \
-            small_rows_##SUFFIX(2, 0, TABLE, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, none, none); \
+            small_rows_##SUFFIX(2, 0, TABLE, m, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta, none, none); \
         } else if (cols == W) {                                                                      \
-            small_rows_##SUFFIX(1, 0, TABLE, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, none, none); \
+            small_rows_##SUFFIX(1, 0, TABLE, m, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta, none, none); \
         } else if (cols > W) {                                                                       \
-            small_rows_##SUFFIX(2, 1, TABLE, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, \
+            small_rows_##SUFFIX(2, 1, TABLE, m, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta, \
                                 MASK_FOR(W), MASK_FOR(cols - W));                                    \
         } else {                                                                                     \
-            small_rows_##SUFFIX(1, 1, TABLE, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta, \
+            small_rows_##SUFFIX(1, 1, TABLE, m, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta, \
                                 MASK_FOR(cols), none);                                               \
         }                                                                                            \
     }                                                                                                \
                                                                                                      \
-    /* TABLE is a constant in each call below, so each form keeps its own loop. */                   \
+    /* TABLE (0: none, 1: B's rows, 2: A's rows) is a constant in each call below, so each form   */ \
+    /* keeps its own loop.                                                                         */ \
     static void gemm_small_strip_##SUFFIX(int64_t m, int64_t cols, int64_t k, const T *a,           \
-                                          int64_t ars, int64_t acs, const T *b, int64_t brs,        \
-                                          const int64_t *rows_of_b, const T *row_bias, T *c,        \
-                                          int64_t ldc, T alpha, T beta) {                            \
+                                          int64_t ars, int64_t acs, const int64_t *rows_of_a,       \
+                                          const T *b, int64_t brs, const int64_t *rows_of_b,        \
+                                          const T *row_bias, T *c, int64_t ldc, T alpha, T beta) {  \
         if (rows_of_b)                                                                               \
             small_columns_##SUFFIX(1, m, cols, k, a, ars, acs, b, 0, rows_of_b, row_bias, c, ldc,    \
+                                   alpha, beta);                                                     \
+        else if (rows_of_a)                                                                          \
+            small_columns_##SUFFIX(2, m, cols, k, a, 0, 1, b, brs, rows_of_a, row_bias, c, ldc,      \
                                    alpha, beta);                                                     \
         else                                                                                         \
             small_columns_##SUFFIX(0, m, cols, k, a, ars, acs, b, brs, 0, row_bias, c, ldc, alpha,   \

@@ -31,8 +31,9 @@ DEFINE_PORTABLE_MICRO(double, f64, GEMM_MR_F64, GEMM_NR_F64)
 
 // The unpacked small-product tile (see gemm_impl.h) in plain C: full tiles run with constant
 // bounds so that clang keeps the accumulators in vector registers; partial ones loop. B's row p
-// is at `b + p * brs`, or at `b + rows_of_b[p]` when there is a table; `row_bias`, when there
-// is one, adds row_bias[i] to row i of the result.
+// is at `b + p * brs`, or at `b + rows_of_b[p]` when there is a table for B; with a table for
+// A, A's row i is at `a + rows_of_a[i]` (contiguous along k); `row_bias`, when there is one,
+// adds row_bias[i] to row i of the result.
 #define GEMM_SMALL_MR_F32 4
 #define GEMM_SMALL_NR_F32 8
 #define GEMM_SMALL_MR_F64 4
@@ -40,15 +41,15 @@ DEFINE_PORTABLE_MICRO(double, f64, GEMM_MR_F64, GEMM_NR_F64)
 
 #define DEFINE_PORTABLE_SMALL(T, SUFFIX, MR, NR)                                                     \
     static void gemm_small_tile_##SUFFIX(int64_t rows, int64_t cols, int64_t k, const T *a,         \
-                                         int64_t ars, int64_t acs, const T *b, int64_t brs,         \
-                                         const int64_t *rows_of_b, const T *row_bias, T *c,         \
-                                         int64_t ldc, T alpha, T beta) {                             \
+                                         int64_t ars, int64_t acs, const int64_t *rows_of_a,        \
+                                         const T *b, int64_t brs, const int64_t *rows_of_b,         \
+                                         const T *row_bias, T *c, int64_t ldc, T alpha, T beta) {   \
         T acc[MR][NR] = {{0}};                                                                       \
         if (rows == MR && cols == NR) {                                                              \
             for (int64_t p = 0; p < k; p++) {                                                        \
                 const T *bp = rows_of_b ? b + rows_of_b[p] : b + p * brs;                            \
                 for (int i = 0; i < MR; i++) {                                                       \
-                    const T ai = a[i * ars + p * acs];                                               \
+                    const T ai = rows_of_a ? a[rows_of_a[i] + p] : a[i * ars + p * acs];             \
                     for (int j = 0; j < NR; j++) acc[i][j] += ai * bp[j];                            \
                 }                                                                                    \
             }                                                                                        \
@@ -56,7 +57,7 @@ DEFINE_PORTABLE_MICRO(double, f64, GEMM_MR_F64, GEMM_NR_F64)
             for (int64_t p = 0; p < k; p++) {                                                        \
                 const T *bp = rows_of_b ? b + rows_of_b[p] : b + p * brs;                            \
                 for (int64_t i = 0; i < rows; i++) {                                                 \
-                    const T ai = a[i * ars + p * acs];                                               \
+                    const T ai = rows_of_a ? a[rows_of_a[i] + p] : a[i * ars + p * acs];             \
                     for (int64_t j = 0; j < cols; j++) acc[i][j] += ai * bp[j];                      \
                 }                                                                                    \
             }                                                                                        \
@@ -73,13 +74,13 @@ DEFINE_PORTABLE_SMALL(double, f64, GEMM_SMALL_MR_F64, GEMM_SMALL_NR_F64)
 
 #define DEFINE_PORTABLE_SMALL_STRIP(T, SUFFIX, MR)                                                   \
     static void gemm_small_strip_##SUFFIX(int64_t m, int64_t cols, int64_t k, const T *a,           \
-                                          int64_t ars, int64_t acs, const T *b, int64_t brs,        \
-                                          const int64_t *rows_of_b, const T *row_bias, T *c,        \
-                                          int64_t ldc, T alpha, T beta) {                            \
+                                          int64_t ars, int64_t acs, const int64_t *rows_of_a,       \
+                                          const T *b, int64_t brs, const int64_t *rows_of_b,        \
+                                          const T *row_bias, T *c, int64_t ldc, T alpha, T beta) {  \
         for (int64_t i = 0; i < m; i += MR)                                                          \
-            gemm_small_tile_##SUFFIX(m - i < MR ? m - i : MR, cols, k, a + i * ars, ars, acs, b, brs, \
-                                     rows_of_b, row_bias ? row_bias + i : 0, c + i * ldc, ldc,       \
-                                     alpha, beta);                                                   \
+            gemm_small_tile_##SUFFIX(m - i < MR ? m - i : MR, cols, k, rows_of_a ? a : a + i * ars,  \
+                                     ars, acs, rows_of_a ? rows_of_a + i : 0, b, brs, rows_of_b,     \
+                                     row_bias ? row_bias + i : 0, c + i * ldc, ldc, alpha, beta);    \
     }
 DEFINE_PORTABLE_SMALL_STRIP(float, f32, GEMM_SMALL_MR_F32)
 DEFINE_PORTABLE_SMALL_STRIP(double, f64, GEMM_SMALL_MR_F64)
@@ -202,6 +203,12 @@ ember_gemm_config ember_gemm_config_f64(int level) {
                                        int64_t crs) {                                               \
         GEMM_DISPATCH_SMALL(config, ember_gemm_row_table_##SUFFIX,                                  \
                             (m, n, k, alpha, a, ars, acs, b, rows_of_b, row_bias, beta, c, crs))    \
+    }                                                                                               \
+    void ember_gemm_a_row_table_##SUFFIX(ember_gemm_config config, int64_t m, int64_t n, int64_t k, \
+                                         T alpha, const T *a, const int64_t *rows_of_a, const T *b, \
+                                         int64_t brs, T beta, T *c, int64_t crs) {                  \
+        GEMM_DISPATCH_SMALL(config, ember_gemm_a_row_table_##SUFFIX,                                \
+                            (m, n, k, alpha, a, rows_of_a, b, brs, beta, c, crs))                   \
     }
 
 GEMM_DEFINE_ENTRY_POINTS(float, f32)

@@ -252,13 +252,15 @@ GEMM_DEFINE(double, f64, GEMM_MR_F64, GEMM_NR_F64, gemm_micro_f64)
 // The unpacked kernels for small and short products whose B has unit column stride, and for
 // products whose B is a table of rows, for the variants that define a strip function for them
 // before including this header:
-//   gemm_small_strip_f32 / _f64(m, cols, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc,
-//                               alpha, beta)
+//   gemm_small_strip_f32 / _f64(m, cols, k, a, ars, acs, rows_of_a, b, brs, rows_of_b, row_bias,
+//                               c, ldc, alpha, beta)
 //                           C = alpha * A·B + beta * C (+ row_bias[i] on row i when row_bias is
 //                           not NULL) on an m x cols strip (cols <= SMALL_NR) in
-//                           register tiles of SMALL_MR rows, reading A through its strides and B's
-//                           rows directly (row p at b + p * brs, or at b + rows_of_b[p] when
-//                           rows_of_b is not NULL), never reading C when beta == 0 nor B past `cols`.
+//                           register tiles of SMALL_MR rows, reading A through its strides (or
+//                           its row i at a + rows_of_a[i], contiguous along k, when rows_of_a is
+//                           not NULL) and B's rows directly (row p at b + p * brs, or at
+//                           b + rows_of_b[p] when rows_of_b is not NULL; at most one table), never
+//                           reading C when beta == 0 nor B past `cols`.
 // Column strips of B (k x SMALL_NR) outside, row tiles inside: each strip is read from memory
 // once and then stays in L1 while the row tiles of A stream past it.
 #if defined(GEMM_SMALL_NR_F32)
@@ -268,8 +270,8 @@ GEMM_DEFINE(double, f64, GEMM_MR_F64, GEMM_NR_F64, gemm_micro_f64)
                                               T beta, T *c, int64_t crs) {                           \
         for (int64_t j = 0; j < n; j += NR) {                                                        \
             const int64_t cols = n - j < NR ? n - j : NR;                                            \
-            gemm_small_strip_##SUFFIX(m, cols, k, a, ars, acs, b + j, brs, 0, 0, c + j, crs, alpha,  \
-                                      beta);                                                         \
+            gemm_small_strip_##SUFFIX(m, cols, k, a, ars, acs, 0, b + j, brs, 0, 0, c + j, crs,      \
+                                      alpha, beta);                                                  \
         }                                                                                            \
     }                                                                                                \
                                                                                                      \
@@ -289,9 +291,28 @@ GEMM_DEFINE(double, f64, GEMM_MR_F64, GEMM_NR_F64, gemm_micro_f64)
             int64_t depth = 0;                                                                       \
             do {                                                                                     \
                 const int64_t kc = k - depth < GEMM_ROW_TABLE_KC ? k - depth : GEMM_ROW_TABLE_KC;    \
-                gemm_small_strip_##SUFFIX(m, cols, kc, a + depth * acs, ars, acs, b + j, 0,          \
+                gemm_small_strip_##SUFFIX(m, cols, kc, a + depth * acs, ars, acs, 0, b + j, 0,       \
                                           rows_of_b + depth, depth == 0 ? row_bias : 0, c + j, crs,  \
                                           alpha,                                                     \
+                                          depth == 0 ? beta : (T)1);                                 \
+                depth += kc;                                                                         \
+            } while (depth < k);                                                                     \
+        }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    /* A's rows from a table (a convolution's weight gradient: row p of its im2col matrix for one */ \
+    /* output row is a run of the padded image), in the same depth blocks.                        */ \
+    void GEMM_NAME(ember_gemm_a_row_table_##SUFFIX)(int64_t m, int64_t n, int64_t k, T alpha,        \
+                                                    const T *a, const int64_t *rows_of_a,            \
+                                                    const T *b, int64_t brs, T beta, T *c,           \
+                                                    int64_t crs) {                                   \
+        for (int64_t j = 0; j < n; j += NR) {                                                        \
+            const int64_t cols = n - j < NR ? n - j : NR;                                            \
+            int64_t depth = 0;                                                                       \
+            do {                                                                                     \
+                const int64_t kc = k - depth < GEMM_ROW_TABLE_KC ? k - depth : GEMM_ROW_TABLE_KC;    \
+                gemm_small_strip_##SUFFIX(m, cols, kc, a + depth, 0, 1, rows_of_a,                   \
+                                          b + depth * brs + j, brs, 0, 0, c + j, crs, alpha,         \
                                           depth == 0 ? beta : (T)1);                                 \
                 depth += kc;                                                                         \
             } while (depth < k);                                                                     \

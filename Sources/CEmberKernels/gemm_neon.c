@@ -73,7 +73,8 @@ DEFINE_NEON_MICRO(double, f64, float64x2_t, 2, GEMM_MR_F64, GEMM_NR_F64, vdupq_n
 // 8 doubles), the tile of the AVX2 kernel and of the driver's thread split. 24 accumulators, 4
 // vectors of B's row loaded in place and one broadcast of A (A has arbitrary strides, so it is
 // loaded lane by lane with LD1R rather than as a vector). B's row p is at `b + p * brs`, or at
-// `b + rows_of_b[p]` when there is a table; `row_bias`, when there is one, adds row_bias[i] to
+// `b + rows_of_b[p]` when there is a table for B; with a table for A, A's row i is at
+// `a + rows_of_a[i]` (contiguous along k); `row_bias`, when there is one, adds row_bias[i] to
 // row i of the result. NEON has no masked loads: a partial
 // last vector of a strip (cols not a multiple of W) is loaded and stored lane by lane, so B and
 // C are never touched past `cols`. `R`, `NV` and `TABLE` are constants after inlining into the
@@ -106,20 +107,23 @@ static inline __attribute__((always_inline)) void store_part_f64(double *p, floa
 #define DEFINE_NEON_SMALL(T, SUFFIX, VEC, W, DUP, LOAD, STORE, LOAD_DUP, FMA, MUL_N, FMA_N, ADD)       \
     static inline __attribute__((always_inline)) void small_body_##SUFFIX(                          \
         const int R, const int NV, const int TABLE, int64_t tail, int64_t k, const T *a,             \
-        int64_t ars, int64_t acs, const T *b, int64_t brs, const int64_t *rows_of_b,                 \
+        int64_t ars, int64_t acs, const T *b, int64_t brs, const int64_t *rows,                      \
         const T *row_bias, T *c, int64_t ldc, T alpha, T beta) {                                     \
         VEC acc[6][4];                                                                               \
-        for (int r = 0; r < R; r++)                                                                  \
+        const T *a_row[6];                                                                           \
+        for (int r = 0; r < R; r++) {                                                                \
             for (int v = 0; v < NV; v++) acc[r][v] = DUP(0);                                         \
+            a_row[r] = TABLE == 2 ? a + rows[r] : a;                                                 \
+        }                                                                                            \
         for (int64_t p = 0; p < k; p++) {                                                            \
-            const T *bp = TABLE ? b + rows_of_b[p] : b + p * brs;                                    \
+            const T *bp = TABLE == 1 ? b + rows[p] : b + p * brs;                                    \
             VEC bv[4];                                                                               \
             for (int v = 0; v < NV - 1; v++) bv[v] = LOAD(bp + v * (W));                             \
             bv[NV - 1] = tail ? load_part_##SUFFIX(bp + (NV - 1) * (W), tail)                        \
                               : LOAD(bp + (NV - 1) * (W));                                           \
             const T *ap = a + p * acs;                                                               \
             for (int r = 0; r < R; r++) {                                                            \
-                const VEC ai = LOAD_DUP(ap + r * ars);                                               \
+                const VEC ai = LOAD_DUP(TABLE == 2 ? a_row[r] + p : ap + r * ars);                   \
                 for (int v = 0; v < NV; v++) acc[r][v] = FMA(acc[r][v], ai, bv[v]);                  \
             }                                                                                        \
         }                                                                                            \
@@ -143,45 +147,50 @@ static inline __attribute__((always_inline)) void store_part_f64(double *p, floa
     /* paid once per strip, not per tile, which matters when k is short.                      */ \
     static inline __attribute__((always_inline)) void small_rows_##SUFFIX(                          \
         const int NV, const int TABLE, int64_t tail, int64_t m, int64_t k, const T *a,               \
-        int64_t ars, int64_t acs, const T *b, int64_t brs, const int64_t *rows_of_b,                 \
+        int64_t ars, int64_t acs, const T *b, int64_t brs, const int64_t *rows,                      \
         const T *row_bias, T *c, int64_t ldc, T alpha, T beta) {                                     \
         int64_t i = 0;                                                                               \
         for (; i + 6 <= m; i += 6)                                                                   \
-            small_body_##SUFFIX(6, NV, TABLE, tail, k, a + i * ars, ars, acs, b, brs, rows_of_b,     \
-                                row_bias ? row_bias + i : 0, c + i * ldc, ldc, alpha, beta);         \
-        a += i * ars;                                                                                \
+            small_body_##SUFFIX(6, NV, TABLE, tail, k, TABLE == 2 ? a : a + i * ars, ars, acs, b,    \
+                                brs, TABLE == 2 ? rows + i : rows, row_bias ? row_bias + i : 0,      \
+                                c + i * ldc, ldc, alpha, beta);                                      \
+        if (TABLE == 2) rows += i; else a += i * ars;                                                \
         c += i * ldc;                                                                                \
         if (row_bias) row_bias += i;                                                                 \
         switch (m - i) {                                                                             \
-        case 5: small_body_##SUFFIX(5, NV, TABLE, tail, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
-        case 4: small_body_##SUFFIX(4, NV, TABLE, tail, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
-        case 3: small_body_##SUFFIX(3, NV, TABLE, tail, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
-        case 2: small_body_##SUFFIX(2, NV, TABLE, tail, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
-        case 1: small_body_##SUFFIX(1, NV, TABLE, tail, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
+        case 5: small_body_##SUFFIX(5, NV, TABLE, tail, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta); break; \
+        case 4: small_body_##SUFFIX(4, NV, TABLE, tail, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta); break; \
+        case 3: small_body_##SUFFIX(3, NV, TABLE, tail, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta); break; \
+        case 2: small_body_##SUFFIX(2, NV, TABLE, tail, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta); break; \
+        case 1: small_body_##SUFFIX(1, NV, TABLE, tail, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta); break; \
         default: break;                                                                              \
         }                                                                                            \
     }                                                                                                \
                                                                                                      \
     static inline __attribute__((always_inline)) void small_columns_##SUFFIX(                       \
         const int TABLE, int64_t m, int64_t cols, int64_t k, const T *a, int64_t ars,             \
-        int64_t acs, const T *b, int64_t brs, const int64_t *rows_of_b, const T *row_bias, T *c,     \
+        int64_t acs, const T *b, int64_t brs, const int64_t *rows, const T *row_bias, T *c,          \
         int64_t ldc, T alpha, T beta) {                                                              \
         const int64_t tail = cols % (W);                                                             \
         switch ((cols + (W) - 1) / (W)) {                                                            \
-        case 4: small_rows_##SUFFIX(4, TABLE, tail, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
-        case 3: small_rows_##SUFFIX(3, TABLE, tail, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
-        case 2: small_rows_##SUFFIX(2, TABLE, tail, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
-        default: small_rows_##SUFFIX(1, TABLE, tail, m, k, a, ars, acs, b, brs, rows_of_b, row_bias, c, ldc, alpha, beta); break; \
+        case 4: small_rows_##SUFFIX(4, TABLE, tail, m, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta); break; \
+        case 3: small_rows_##SUFFIX(3, TABLE, tail, m, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta); break; \
+        case 2: small_rows_##SUFFIX(2, TABLE, tail, m, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta); break; \
+        default: small_rows_##SUFFIX(1, TABLE, tail, m, k, a, ars, acs, b, brs, rows, row_bias, c, ldc, alpha, beta); break; \
         }                                                                                            \
     }                                                                                                \
                                                                                                      \
-    /* TABLE is a constant in each call below, so each form keeps its own loop. */                   \
+    /* TABLE (0: none, 1: B's rows, 2: A's rows) is a constant in each call below, so each form   */ \
+    /* keeps its own loop.                                                                         */ \
     static void gemm_small_strip_##SUFFIX(int64_t m, int64_t cols, int64_t k, const T *a,           \
-                                          int64_t ars, int64_t acs, const T *b, int64_t brs,        \
-                                          const int64_t *rows_of_b, const T *row_bias, T *c,        \
-                                          int64_t ldc, T alpha, T beta) {                            \
+                                          int64_t ars, int64_t acs, const int64_t *rows_of_a,       \
+                                          const T *b, int64_t brs, const int64_t *rows_of_b,        \
+                                          const T *row_bias, T *c, int64_t ldc, T alpha, T beta) {  \
         if (rows_of_b)                                                                               \
             small_columns_##SUFFIX(1, m, cols, k, a, ars, acs, b, 0, rows_of_b, row_bias, c, ldc,    \
+                                   alpha, beta);                                                     \
+        else if (rows_of_a)                                                                          \
+            small_columns_##SUFFIX(2, m, cols, k, a, 0, 1, b, brs, rows_of_a, row_bias, c, ldc,      \
                                    alpha, beta);                                                     \
         else                                                                                         \
             small_columns_##SUFFIX(0, m, cols, k, a, ars, acs, b, brs, 0, row_bias, c, ldc, alpha,   \

@@ -26,6 +26,10 @@ void ember_gemm_row_table_f32_avx2(int64_t, int64_t, int64_t, float, const float
 void ember_gemm_row_table_f64_avx2(int64_t, int64_t, int64_t, double, const double *, int64_t, int64_t,
                                    const double *, const int64_t *, const double *, double,
                                    double *, int64_t);
+void ember_gemm_a_row_table_f32_avx2(int64_t, int64_t, int64_t, float, const float *, const int64_t *,
+                                     const float *, int64_t, float, float *, int64_t);
+void ember_gemm_a_row_table_f64_avx2(int64_t, int64_t, int64_t, double, const double *, const int64_t *,
+                                     const double *, int64_t, double, double *, int64_t);
 GEMM_DECLARE_VARIANT(float, f32, avx512)
 GEMM_DECLARE_VARIANT(double, f64, avx512)
 GEMM_DECLARE_VARIANT(float, f32, neon)
@@ -40,5 +44,9 @@ void ember_gemm_row_table_f32_neon(int64_t, int64_t, int64_t, float, const float
 void ember_gemm_row_table_f64_neon(int64_t, int64_t, int64_t, double, const double *, int64_t, int64_t,
                                    const double *, const int64_t *, const double *, double,
                                    double *, int64_t);
+void ember_gemm_a_row_table_f32_neon(int64_t, int64_t, int64_t, float, const float *, const int64_t *,
+                                     const float *, int64_t, float, float *, int64_t);
+void ember_gemm_a_row_table_f64_neon(int64_t, int64_t, int64_t, double, const double *, const int64_t *,
+                                     const double *, int64_t, double, double *, int64_t);
 
 #endif

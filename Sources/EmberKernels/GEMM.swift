@@ -134,6 +134,35 @@ public enum GEMM {
                                     c: c, cRowStride: cRowStride)
     }
 
+    /// `C = alpha * A·B + beta * C` with A given as a table of rows: element `(i, p)` of A is at
+    /// `a[aRowOffsets[i] + p]` (`aRowOffsets` has m entries), B with unit column stride. A
+    /// convolution's weight gradient multiplies the windows of one output row (the im2col matrix
+    /// of that row, read in place from the padded image) by the output gradient this way. Runs
+    /// on the calling thread only, like `multiply(…, bRowOffsets:…)`.
+    ///
+    ///     // C [2, n] = A · B [3, n], A's rows being a[0..<3] and a[10..<13]
+    ///     let rows: [Int] = [0, 10]
+    ///     GEMM.multiply(m: 2, n: n, k: 3, alpha: 1, a: a, aRowOffsets: rows, b: b, bRowStride: n,
+    ///                   beta: 0, c: c, cRowStride: n)
+    public static func multiply(
+        m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, aRowOffsets: UnsafePointer<Int>,
+        b: UnsafePointer<Float>, bRowStride: Int, beta: Float, c: UnsafeMutablePointer<Float>, cRowStride: Int
+    ) {
+        Float32GEMMKernels.aRowTable(Float32GEMMKernels.config(level: -1), m: m, n: n, k: k, alpha: alpha, a: a,
+                                     aRowOffsets: aRowOffsets, b: b, bRowStride: bRowStride, beta: beta,
+                                     c: c, cRowStride: cRowStride)
+    }
+
+    /// The double-precision `multiply(…, aRowOffsets:…)`, with the same contract.
+    public static func multiply(
+        m: Int, n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, aRowOffsets: UnsafePointer<Int>,
+        b: UnsafePointer<Double>, bRowStride: Int, beta: Double, c: UnsafeMutablePointer<Double>, cRowStride: Int
+    ) {
+        Float64GEMMKernels.aRowTable(Float64GEMMKernels.config(level: -1), m: m, n: n, k: k, alpha: alpha, a: a,
+                                     aRowOffsets: aRowOffsets, b: b, bRowStride: bRowStride, beta: beta,
+                                     c: c, cRowStride: cRowStride)
+    }
+
     /// Products of at most this many multiply-adds (`m * n * k`) run the direct loop: below it,
     /// packing and the scratch tiles at the edges cost more than they save.
     static let directLimit = 16 * 16 * 16
@@ -393,6 +422,10 @@ protocol GEMMKernels {
     static func direct(_ config: ember_gemm_config, _ problem: GEMMProblem<Scalar>)
     /// The unpacked small kernel; B must have unit column stride.
     static func small(_ config: ember_gemm_config, _ problem: GEMMProblem<Scalar>)
+    /// The unpacked small kernel with A's row i at `a + aRowOffsets[i]` (`ember_gemm_a_row_table_*`).
+    static func aRowTable(_ config: ember_gemm_config, m: Int, n: Int, k: Int, alpha: Scalar,
+                          a: UnsafePointer<Scalar>, aRowOffsets: UnsafePointer<Int>, b: UnsafePointer<Scalar>,
+                          bRowStride: Int, beta: Scalar, c: UnsafeMutablePointer<Scalar>, cRowStride: Int)
     /// The unpacked small kernel with B's row p at `b + bRowOffsets[p]`, plus `rowBias[i]` on row i
     /// when given (`ember_gemm_row_table_*`).
     static func rowTable(_ config: ember_gemm_config, m: Int, n: Int, k: Int, alpha: Scalar,
@@ -448,6 +481,16 @@ enum Float32GEMMKernels: GEMMKernels {
     static func small(_ config: ember_gemm_config, _ p: GEMMProblem<Float>) {
         ember_gemm_small_f32(config, Int64(p.m), Int64(p.n), Int64(p.k), p.alpha, p.a, Int64(p.aRowStride), Int64(p.aColumnStride),
                              p.b, Int64(p.bRowStride), p.beta, p.c, Int64(p.cRowStride))
+    }
+    static func aRowTable(_ config: ember_gemm_config, m: Int, n: Int, k: Int, alpha: Float,
+                          a: UnsafePointer<Float>, aRowOffsets: UnsafePointer<Int>, b: UnsafePointer<Float>,
+                          bRowStride: Int, beta: Float, c: UnsafeMutablePointer<Float>, cRowStride: Int) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM: negative size")
+        if m == 0 || n == 0 { return }
+        aRowOffsets.withMemoryRebound(to: Int64.self, capacity: m) { rows in
+            ember_gemm_a_row_table_f32(config, Int64(m), Int64(n), Int64(k), alpha, a, rows, b, Int64(bRowStride),
+                                       beta, c, Int64(cRowStride))
+        }
     }
     static func rowTable(_ config: ember_gemm_config, m: Int, n: Int, k: Int, alpha: Float,
                          a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
@@ -508,6 +551,16 @@ enum Float64GEMMKernels: GEMMKernels {
     static func small(_ config: ember_gemm_config, _ p: GEMMProblem<Double>) {
         ember_gemm_small_f64(config, Int64(p.m), Int64(p.n), Int64(p.k), p.alpha, p.a, Int64(p.aRowStride), Int64(p.aColumnStride),
                              p.b, Int64(p.bRowStride), p.beta, p.c, Int64(p.cRowStride))
+    }
+    static func aRowTable(_ config: ember_gemm_config, m: Int, n: Int, k: Int, alpha: Double,
+                          a: UnsafePointer<Double>, aRowOffsets: UnsafePointer<Int>, b: UnsafePointer<Double>,
+                          bRowStride: Int, beta: Double, c: UnsafeMutablePointer<Double>, cRowStride: Int) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM: negative size")
+        if m == 0 || n == 0 { return }
+        aRowOffsets.withMemoryRebound(to: Int64.self, capacity: m) { rows in
+            ember_gemm_a_row_table_f64(config, Int64(m), Int64(n), Int64(k), alpha, a, rows, b, Int64(bRowStride),
+                                       beta, c, Int64(cRowStride))
+        }
     }
     static func rowTable(_ config: ember_gemm_config, m: Int, n: Int, k: Int, alpha: Double,
                          a: UnsafePointer<Double>, aRowStride: Int, aColumnStride: Int,

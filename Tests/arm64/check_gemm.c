@@ -1,6 +1,6 @@
 // GEMM: every path of the C kernels (packed macro-kernel with the configuration's blocking and
 // with tiny blocks, the direct loops, the unpacked small kernel, and the same with B's rows from
-// a table plus a bias per row) on every level, against a
+// a table plus a bias per row, or with A's rows from a table) on every level, against a
 // naive triple loop in double. Operands end right before an inaccessible page and C's row
 // padding holds a sentinel, so a kernel that reads or writes past an edge tile faults or fails.
 #include <math.h>
@@ -11,8 +11,8 @@
 typedef enum { ROW_MAJOR, TRANSPOSED, PADDED, STRIDED } layout;
 static const char *layout_names[] = {"row-major", "transposed", "padded", "strided"};
 
-typedef enum { BLOCKED, BLOCKED_TINY, DIRECT, SMALL, ROW_TABLE } path;
-static const char *path_names[] = {"blocked", "blocked (tiny blocks)", "direct", "small", "row table"};
+typedef enum { BLOCKED, BLOCKED_TINY, DIRECT, SMALL, ROW_TABLE, A_ROW_TABLE } path;
+static const char *path_names[] = {"blocked", "blocked (tiny blocks)", "direct", "small", "row table", "A row table"};
 
 /// Strides and storage length of a rows x cols operand stored in `l`.
 static void layout_strides(layout l, int64_t rows, int64_t cols, int64_t *rs, int64_t *cs, int64_t *length) {
@@ -63,7 +63,8 @@ static const double SENTINEL = 1234.5;
         int64_t ars, acs, a_length, brs, bcs, b_length;                                                       \
         layout_strides(la, m, k, &ars, &acs, &a_length);                                                      \
         layout_strides(lb, k, n, &brs, &bcs, &b_length);                                                      \
-        if ((p == SMALL || p == ROW_TABLE) && bcs != 1) return 1;                                             \
+        if ((p == SMALL || p == ROW_TABLE || p == A_ROW_TABLE) && bcs != 1) return 1;                         \
+        if (p == A_ROW_TABLE && acs != 1) return 1;                                                           \
         if ((p == BLOCKED || p == BLOCKED_TINY) && k == 0) return 1; /* the driver goes direct */             \
         const int64_t crs = pad_c ? n + 3 : n;                                                                \
         const int64_t c_length = m > 0 && n > 0 ? (m - 1) * crs + n : 0;                                      \
@@ -79,6 +80,8 @@ static const double SENTINEL = 1234.5;
         const T ta = (T)alpha, tb = (T)beta;                                                                  \
         /* The row-table path reads B's row q at rows[q] = q * brs and adds bias[i] to row i. */              \
         int64_t *rows = malloc(sizeof(int64_t) * (size_t)(k + 1));                                            \
+        int64_t *a_rows = malloc(sizeof(int64_t) * (size_t)(m + 1));                                          \
+        for (int64_t i = 0; i < m; i++) a_rows[i] = i * ars;                                                  \
         T *bias = malloc(sizeof(T) * (size_t)(m + 1));                                                        \
         for (int64_t q = 0; q < k; q++) rows[q] = q * brs;                                                    \
         for (int64_t i = 0; i < m; i++) bias[i] = (T)check_uniform(-1, 1);                                    \
@@ -98,6 +101,10 @@ static const double SENTINEL = 1234.5;
         case ROW_TABLE:                                                                                       \
             ember_gemm_row_table_##SUFFIX(ember_gemm_config_##SUFFIX(level), m, n, k, ta, a, ars, acs,        \
                                           b, rows, bias, tb, c, crs);                                         \
+            break;                                                                                            \
+        case A_ROW_TABLE:                                                                                     \
+            ember_gemm_a_row_table_##SUFFIX(ember_gemm_config_##SUFFIX(level), m, n, k, ta, a, a_rows,        \
+                                            b, brs, tb, c, crs);                                              \
             break;                                                                                            \
         }                                                                                                     \
         int ok = 1;                                                                                           \
@@ -139,6 +146,7 @@ static const double SENTINEL = 1234.5;
         if (ok) CHECK(1, "");                                                                                 \
         free(c0);                                                                                             \
         free(rows);                                                                                           \
+        free(a_rows);                                                                                         \
         free(bias);                                                                                           \
         return ok;                                                                                            \
     }
@@ -247,7 +255,7 @@ void check_gemm(void) {
         for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
             for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
                 for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++, index++)
-                    for (path p = BLOCKED; p <= ROW_TABLE; p++) {
+                    for (path p = BLOCKED; p <= A_ROW_TABLE; p++) {
                         if (p == BLOCKED_TINY) continue;
                         const int nan_c = index % 2;
                         gemm_case(level, p, ms[mi], ns[ni], ks[ki], ROW_MAJOR, ROW_MAJOR, 1.5, nan_c ? 0 : -0.5,
@@ -257,17 +265,17 @@ void check_gemm(void) {
         for (layout la = ROW_MAJOR; la <= STRIDED; la++)
             for (layout lb = ROW_MAJOR; lb <= STRIDED; lb++)
                 for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
-                    for (path p = BLOCKED; p <= ROW_TABLE; p++)
+                    for (path p = BLOCKED; p <= A_ROW_TABLE; p++)
                         gemm_case(level, p, shapes[s][0], shapes[s][1], shapes[s][2], la, lb, 0.75, 1.25, 0, s % 2);
         // alpha and beta.
         for (size_t q = 0; q < sizeof pairs / sizeof *pairs; q++)
-            for (path p = BLOCKED; p <= ROW_TABLE; p++) {
+            for (path p = BLOCKED; p <= A_ROW_TABLE; p++) {
                 gemm_case(level, p, 2, 3, 4, ROW_MAJOR, TRANSPOSED, pairs[q][0], pairs[q][1], 0, 0);
                 gemm_case(level, p, 19, 21, 23, ROW_MAJOR, ROW_MAJOR, pairs[q][0], pairs[q][1], 0, 1);
                 gemm_case(level, p, 17, 25, 9, TRANSPOSED, PADDED, pairs[q][0], pairs[q][1], pairs[q][1] == 0, 0);
             }
         // Several blocks in every direction, and one product larger than the default blocks' kc.
-        for (path p = BLOCKED; p <= ROW_TABLE; p++) {
+        for (path p = BLOCKED; p <= A_ROW_TABLE; p++) {
             gemm_case(level, p, 37, 53, 71, ROW_MAJOR, ROW_MAJOR, 1, 0, 1, 1);
             gemm_case(level, p, 64, 60, 40, TRANSPOSED, ROW_MAJOR, -1, 0.5, 0, 0);
         }
@@ -275,11 +283,13 @@ void check_gemm(void) {
         // The row table's depth blocks (192): the bias is added once, beta applied once.
         gemm_case(level, ROW_TABLE, 13, 21, 400, ROW_MAJOR, PADDED, 0.5, 2, 0, 1);
         gemm_case(level, ROW_TABLE, 7, 33, 193, TRANSPOSED, ROW_MAJOR, 1, 0, 1, 0);
+        gemm_case(level, A_ROW_TABLE, 13, 21, 400, PADDED, ROW_MAJOR, 0.5, 2, 0, 1);
         // k = 0 scales C by beta (direct and small kernels; the driver never packs for it).
         for (int nan_c = 0; nan_c <= 1; nan_c++) {
             gemm_case(level, DIRECT, 5, 7, 0, ROW_MAJOR, ROW_MAJOR, 1, nan_c ? 0 : 0.5, nan_c, 1);
             gemm_case(level, SMALL, 5, 7, 0, ROW_MAJOR, ROW_MAJOR, 1, nan_c ? 0 : 0.5, nan_c, 1);
             gemm_case(level, ROW_TABLE, 5, 7, 0, ROW_MAJOR, ROW_MAJOR, 1, nan_c ? 0 : 0.5, nan_c, 1);
+            gemm_case(level, A_ROW_TABLE, 5, 7, 0, ROW_MAJOR, ROW_MAJOR, 1, nan_c ? 0 : 0.5, nan_c, 1);
         }
         check_implicit_im2col(level);
         printf("  level %d (%s): %s\n", level, check_level_name(level),

@@ -116,4 +116,15 @@ void ember_gemm_row_table_f64(ember_gemm_config config, int64_t m, int64_t n, in
                               const double *b, const int64_t *rows_of_b, const double *row_bias,
                               double beta, double *c, int64_t c_row_stride);
 
+/// `ember_gemm_small_*` with A given as a table of rows: element (i, p) at a[rows_of_a[i] + p]
+/// (contiguous along k), B with unit column stride. A convolution's weight gradient reads the
+/// windows of one output row this way, as A = the im2col matrix of that row. Runs on the
+/// calling thread, in depth blocks; k == 0 gives beta * C.
+void ember_gemm_a_row_table_f32(ember_gemm_config config, int64_t m, int64_t n, int64_t k, float alpha,
+                                const float *a, const int64_t *rows_of_a, const float *b,
+                                int64_t b_row_stride, float beta, float *c, int64_t c_row_stride);
+void ember_gemm_a_row_table_f64(ember_gemm_config config, int64_t m, int64_t n, int64_t k, double alpha,
+                                const double *a, const int64_t *rows_of_a, const double *b,
+                                int64_t b_row_stride, double beta, double *c, int64_t c_row_stride);
+
 #endif

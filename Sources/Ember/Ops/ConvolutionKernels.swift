@@ -50,6 +50,11 @@ protocol ConvolutionScalar: GEMMScalar, BinaryFloatingPoint {
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Self>, aRowStride: Int, aColumnStride: Int,
                      b: UnsafePointer<Self>, bRowOffsets: UnsafePointer<Int>, rowBias: UnsafePointer<Self>?,
                      c: UnsafeMutablePointer<Self>, cRowStride: Int)
+    /// `gemm` with A's row i at `a + aRowOffsets[i]`, on the calling thread
+    /// (`GEMM.multiply(…, aRowOffsets:…)`).
+    static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Self>, aRowOffsets: UnsafePointer<Int>,
+                     b: UnsafePointer<Self>, bRowStride: Int, accumulate: Bool,
+                     c: UnsafeMutablePointer<Self>, cRowStride: Int)
     static func im2col(_ input: UnsafePointer<Self>, images: Int, imageStride: Int,
                        _ geometry: UnsafePointer<ember_window_geometry>, _ begin: Int64, _ end: Int64,
                        _ columns: UnsafeMutablePointer<Self>, columnStride: Int)
@@ -78,6 +83,12 @@ extension Float: ConvolutionScalar {
                      c: UnsafeMutablePointer<Float>, cRowStride: Int) {
         GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
                       b: b, bRowOffsets: bRowOffsets, rowBias: rowBias, beta: 0, c: c, cRowStride: cRowStride)
+    }
+    static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRowOffsets: UnsafePointer<Int>,
+                     b: UnsafePointer<Float>, bRowStride: Int, accumulate: Bool,
+                     c: UnsafeMutablePointer<Float>, cRowStride: Int) {
+        GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowOffsets: aRowOffsets, b: b, bRowStride: bRowStride,
+                      beta: accumulate ? 1 : 0, c: c, cRowStride: cRowStride)
     }
     static func im2col(_ input: UnsafePointer<Float>, images: Int, imageStride: Int,
                        _ geometry: UnsafePointer<ember_window_geometry>, _ begin: Int64, _ end: Int64,
@@ -111,6 +122,12 @@ extension Double: ConvolutionScalar {
                      c: UnsafeMutablePointer<Double>, cRowStride: Int) {
         GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
                       b: b, bRowOffsets: bRowOffsets, rowBias: rowBias, beta: 0, c: c, cRowStride: cRowStride)
+    }
+    static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, aRowOffsets: UnsafePointer<Int>,
+                     b: UnsafePointer<Double>, bRowStride: Int, accumulate: Bool,
+                     c: UnsafeMutablePointer<Double>, cRowStride: Int) {
+        GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowOffsets: aRowOffsets, b: b, bRowStride: bRowStride,
+                      beta: accumulate ? 1 : 0, c: c, cRowStride: cRowStride)
     }
     static func im2col(_ input: UnsafePointer<Double>, images: Int, imageStride: Int,
                        _ geometry: UnsafePointer<ember_window_geometry>, _ begin: Int64, _ end: Int64,
@@ -150,6 +167,11 @@ extension Double: ConvolutionScalar {
 /// became an implicit packing of 17%.
 /// The backward kernels still materialise it: col2im needs it written, and the weight gradient
 /// packs it as A.
+/// Unit-stride convolutions (most of them) take none of these paths: they read their windows
+/// through a table of rows into the padded image (Ops/ConvolutionRowTable.swift), for the
+/// forward pass, the weight gradient and, with 6 or more input channels per group, the input
+/// gradient. What is here serves strided convolutions, 1x1 kernels and the input gradient of
+/// convolutions with very few input channels.
 /// Rejected: direct (non-im2col) convolution kernels per kernel size — much more code, and
 /// GEMM is the part we have tuned.
 enum ConvolutionKernel {
@@ -294,6 +316,10 @@ enum ConvolutionKernel {
         let dw = gradWeight.baseAddress.assumingMemoryBound(to: T.self)
         var window = geometry.window
         if batch == 0 { dw.initialize(repeating: 0, count: gradWeight.count); return }
+        if takesRowTable(geometry) {
+            weightGradientByRowTable(T.self, input: input, gradOutput: gradOutput, gradWeight: gradWeight, geometry: geometry)
+            return
+        }
         let chunk = imagesPerChunk(T.self, batch: batch, depth: depth, outPlane: outPlane, geometry: geometry)
         withColumnBuffer(T.self, count: geometry.isPointwise ? 0 : depth * chunk * outPlane) { columns in
         withColumnBuffer(T.self, count: chunk > 1 ? groupOut * chunk * outPlane : 0) { gathered in

@@ -1,27 +1,37 @@
 import EmberKernels
 
-/// The forward pass and the input gradient of unit-stride convolutions, multiplying the weight by
-/// the input's windows read in place: no im2col matrix is written and no panel of it is packed.
+/// The forward pass and both gradients of unit-stride convolutions, multiplying by the input's
+/// windows read in place: no im2col matrix is written and no panel of it is packed.
 ///
 /// With unit strides, the window tap (channel c, ky, kx) of the output positions of one output
 /// row oy is a contiguous run of the padded input: row oy + ky·dilationH of channel c, from
 /// column kx·dilationW on. So the im2col matrix of one output row, [C·kh·kw, outW], is a table
 /// of row starts into the padded image, the same table for every output row (shifted by
-/// oy·paddedWidth), and `GEMM.multiply(…, bRowOffsets:…)` multiplies the weight [O, C·kh·kw] by
-/// it with its register tiles loading B's rows straight from the image.
+/// oy·paddedWidth). The forward pass multiplies the weight [O, C·kh·kw] by it
+/// (`GEMM.multiply(…, bRowOffsets:rowBias:…)`, the bias added in the register tiles); the
+/// weight gradient multiplies it, as A, by the transposed output gradient
+/// (`GEMM.multiply(…, aRowOffsets:…)`); the input gradient is itself a unit-stride
+/// convolution of the output gradient with the flipped weight.
 ///
 /// Why: the implicit-im2col GEMM spent a quarter of a 64 → 64 channel 3x3 convolution at 56x56
-/// packing B (each input element copied kh·kw times), and an output row of 56 is not a multiple
-/// of the 16-column panel, so most panels took the packer's slow path. Measured on the AVX2
-/// machine, one thread, 8 images: 34.8 → 23 ms (see docs/Benchmarks.md for the comparison with
-/// PyTorch). Rejected: packing the padded image into panels (the copy is what costs), and a
-/// flat formulation over all rows at once (outW + kw - 1 columns per row, the extra ones
-/// computed and thrown away), which needs a compaction pass over the output.
+/// packing B (each input element copied kh·kw times; an output row of 56 is not a multiple of
+/// the 16-column panel, so most panels took the packer's slow path), the forward pass filled its
+/// output with the bias in a pass of its own (18% of a 3 → 64 channel one at 224x224), and the
+/// weight gradient wrote an im2col matrix and packed it again (23% of LeNet's training step).
+/// Measured on the AVX2 machine, one thread, same binaries alternating, median of each run's
+/// fastest time: 3 → 64 at 224x224 forward 3.50 → 2.40 ms; 64 → 64 at 56x56, 8 images, forward
+/// 25.2 → 22.9 ms and forward + backward 82.9 → 74.4 ms; LeNet's training step 9.6 → 5.9 ms
+/// (see docs/Benchmarks.md for the comparison with PyTorch). Rejected: a flat formulation over
+/// all rows at once (outW + kw - 1 columns per row, the extra ones computed and thrown away):
+/// it needs a compaction pass over the output, and in the weight gradient the extra columns
+/// would multiply real neighbours by zero, turning an infinity there into NaN. Tried without a
+/// gain: rows of the padded image aligned to 64 bytes, and prefetching C in the tiles.
 ///
 /// The input is copied once into a zero-padded buffer (chunks of images that fit in
 /// `columnBudget`), unless it has no padding, in which case it is read where it is.
 extension ConvolutionKernel {
-    /// Whether the forward pass and the input gradient of `geometry` run on row tables: unit
+    /// Whether the forward pass and the gradients of `geometry` run on row tables (the input
+    /// gradient only with `rowTableMinimumGradientChannels` input channels per group): unit
     /// strides (any padding, dilation and groups) and a kernel larger than 1x1 (a pointwise one
     /// is a plain product already). A task-local switch lets tests compare this path with the
     /// im2col one.
@@ -75,80 +85,117 @@ extension ConvolutionKernel {
 
     /// Output[n, o] = Σ weight[o] ⋆ input[n] (+ bias[o]) for unit strides. All operands contiguous.
     static func forwardByRowTable<T: ConvolutionScalar>(_ type: T.Type, input: Tensor, weight: Tensor, bias: Tensor?,
-                                                        output: Tensor, geometry: ConvolutionGeometry) {
-        let g = geometry
-        let batch = input.shape[0], channels = input.shape[1], outChannels = weight.shape[0]
+                                                        output: Tensor, geometry g: ConvolutionGeometry) {
+        let channels = input.shape[1], outChannels = weight.shape[0]
         let groupChannels = channels / g.groups, groupOut = outChannels / g.groups
-        let depth = groupChannels * g.kernelHeight * g.kernelWidth
-        let inPlane = g.inHeight * g.inWidth, outPlane = g.outHeight * g.outWidth
-        // The padded image holds exactly the rows and columns the windows read.
-        let paddedHeight = g.outHeight + (g.kernelHeight - 1) * g.dilationH
-        let paddedWidth = g.outWidth + (g.kernelWidth - 1) * g.dilationW
-        let paddedPlane = paddedHeight * paddedWidth
-        let readsInPlace = paddedHeight == g.inHeight && paddedWidth == g.inWidth && g.padH == 0 && g.padW == 0
-
-        // Row p = (c, ky, kx) of one output row's im2col matrix starts here in the padded group.
-        var rowStarts = [Int](repeating: 0, count: depth)
-        for c in 0..<groupChannels {
-            for ky in 0..<g.kernelHeight {
-                for kx in 0..<g.kernelWidth {
-                    rowStarts[(c * g.kernelHeight + ky) * g.kernelWidth + kx] =
-                        c * paddedPlane + ky * g.dilationH * paddedWidth + kx * g.dilationW
-                }
-            }
-        }
-
-        let x = UnsafePointer(input.baseAddress.assumingMemoryBound(to: T.self))
+        let windows = WindowRows(geometry: g, channels: channels)
+        let depth = windows.rowStarts.count, outPlane = g.outHeight * g.outWidth
         let w = UnsafePointer(weight.baseAddress.assumingMemoryBound(to: T.self))
         let b = bias.map { UnsafePointer($0.baseAddress.assumingMemoryBound(to: T.self)) }
         let y = output.baseAddress.assumingMemoryBound(to: T.self)
-        let paddedImage = channels * paddedPlane
-        let chunk = readsInPlace ? batch : max(1, min(batch, columnBudget / max(1, paddedImage * MemoryLayout<T>.stride)))
         // Output rows per thread below which the loop runs inline (one row is groupOut·outW·depth
         // multiply-adds).
         let rowGrain = max(1, 65_536 / max(1, groupOut * g.outWidth * depth))
-
-        rowStarts.withUnsafeBufferPointer { rows in
-            withColumnBuffer(T.self, count: readsInPlace ? 0 : chunk * paddedImage) { padded in
-                var first = 0
-                while first < batch {
-                    let images = min(chunk, batch - first)
-                    let source: UnsafePointer<T>
-                    let sourceImage: Int
-                    if readsInPlace {
-                        source = x + first * channels * inPlane
-                        sourceImage = channels * inPlane
-                    } else {
-                        pad(x + first * channels * inPlane, planes: images * channels, geometry: g,
-                            height: paddedHeight, width: paddedWidth, into: padded)
-                        source = UnsafePointer(padded)
-                        sourceImage = paddedImage
+        windows.rowStarts.withUnsafeBufferPointer { rows in
+            windows.forEachChunk(T.self, of: input, geometry: g) { first, images, source in
+                // One task per output row of one group of one image.
+                ParallelLoop.run(count: images * g.groups * g.outHeight, grain: rowGrain) { range in
+                    for task in range {
+                        let oy = task % g.outHeight, imageGroup = task / g.outHeight
+                        let group = imageGroup % g.groups, image = imageGroup / g.groups
+                        let out = y + ((first + image) * outChannels + group * groupOut) * outPlane + oy * g.outWidth
+                        T.gemm(m: groupOut, n: g.outWidth, k: depth, a: w + group * groupOut * depth,
+                               aRowStride: depth, aColumnStride: 1,
+                               b: windows.outputRow(oy, image: image, channel: group * groupChannels, in: source),
+                               bRowOffsets: rows.baseAddress!, rowBias: b.map { $0 + group * groupOut },
+                               c: out, cRowStride: outPlane)
                     }
-                    let sourcePlane = readsInPlace ? inPlane : paddedPlane
-                    // One task per output row of one group of one image.
-                    let tasks = images * g.groups * g.outHeight
-                    ParallelLoop.run(count: tasks, grain: rowGrain) { range in
-                        for task in range {
-                            let oy = task % g.outHeight, imageGroup = task / g.outHeight
-                            let group = imageGroup % g.groups, image = imageGroup / g.groups
-                            let out = y + ((first + image) * outChannels + group * groupOut) * outPlane + oy * g.outWidth
-                            let windows = source + image * sourceImage + group * groupChannels * sourcePlane
-                                + oy * (readsInPlace ? g.inWidth : paddedWidth)
-                            T.gemm(m: groupOut, n: g.outWidth, k: depth, a: w + group * groupOut * depth,
-                                   aRowStride: depth, aColumnStride: 1, b: windows, bRowOffsets: rows.baseAddress!,
-                                   rowBias: b.map { $0 + group * groupOut }, c: out, cRowStride: outPlane)
-                        }
-                    }
-                    first += images
                 }
             }
+        }
+    }
+
+    /// gradWeight[o] = Σ over images and output positions of gradOutput[n, o] · the window, for
+    /// unit strides. Per output row, the transposed gradient of one group is a product with A
+    /// read through the row table: gradWeightᵀ [depth, O/groups] += windows [depth, outW] ·
+    /// gradOutputᵀ [outW, O/groups], where row p of the windows is the padded image's run for
+    /// tap p (`GEMM.multiply(…, aRowOffsets:…)`). So no im2col matrix is written and none is
+    /// packed. Threads split the depth (whole register tiles of rows), so each owns its rows of
+    /// the result and no partial sums need adding up.
+    static func weightGradientByRowTable<T: ConvolutionScalar>(_ type: T.Type, input: Tensor, gradOutput: Tensor,
+                                                               gradWeight: Tensor, geometry g: ConvolutionGeometry) {
+        let batch = input.shape[0], channels = input.shape[1], outChannels = gradWeight.shape[0]
+        let groupChannels = channels / g.groups, groupOut = outChannels / g.groups
+        let windows = WindowRows(geometry: g, channels: channels)
+        let depth = windows.rowStarts.count, outPlane = g.outHeight * g.outWidth
+        let gradient = UnsafePointer(gradOutput.baseAddress.assumingMemoryBound(to: T.self))
+        let dw = gradWeight.baseAddress.assumingMemoryBound(to: T.self)
+        if batch == 0 { dw.initialize(repeating: 0, count: gradWeight.count); return }
+        // The output gradient is transposed in chunks of images that fit in the column budget.
+        let gradientImage = outChannels * outPlane
+        let gradientChunk = max(1, min(batch, columnBudget / max(1, gradientImage * MemoryLayout<T>.stride)))
+        let tileRows = 6
+        let tiles = (depth + tileRows - 1) / tileRows
+        let tileGrain = max(1, 65_536 / max(1, tileRows * groupOut * outPlane * gradientChunk))
+        windows.rowStarts.withUnsafeBufferPointer { rows in
+        withColumnBuffer(T.self, count: g.groups * depth * groupOut) { transposed in
+        withColumnBuffer(T.self, count: gradientChunk * gradientImage) { gradientT in
+            windows.forEachChunk(T.self, of: input, geometry: g) { first, images, source in
+                var part = 0
+                while part < images {
+                    let count = min(gradientChunk, images - part)
+                    // These images' output gradient as [image, group, outPlane, groupOut]: B's rows.
+                    // Transposed in blocks of 64 positions, whose [64, groupOut] target stays in
+                    // L1 while every channel writes its column (one channel at a time over the
+                    // whole plane wrote a new cache line per element).
+                    let blocks = (outPlane + 63) / 64, planes = count * g.groups
+                    ParallelLoop.run(count: planes * blocks, grain: max(1, 512 / max(1, groupOut))) { range in
+                        for task in range {
+                            let plane = task / blocks, q0 = task % blocks * 64, q1 = min(outPlane, q0 + 64)
+                            let image = plane / g.groups, group = plane % g.groups
+                            let from = gradient + ((first + part + image) * outChannels + group * groupOut) * outPlane
+                            let to = gradientT + plane * outPlane * groupOut
+                            for o in 0..<groupOut {
+                                let row = from + o * outPlane
+                                for q in q0..<q1 { to[q * groupOut + o] = row[q] }
+                            }
+                        }
+                    }
+                    ParallelLoop.run(count: tiles, grain: tileGrain) { tileRange in
+                        let p0 = tileRange.lowerBound * tileRows, p1 = min(depth, tileRange.upperBound * tileRows)
+                        for image in 0..<count {
+                            for group in 0..<g.groups {
+                                for oy in 0..<g.outHeight {
+                                    let accumulate = first + part + image > 0 || oy > 0
+                                    T.gemm(m: p1 - p0, n: groupOut, k: g.outWidth,
+                                           a: windows.outputRow(oy, image: part + image, channel: group * groupChannels,
+                                                                in: source),
+                                           aRowOffsets: rows.baseAddress! + p0,
+                                           b: gradientT + ((image * g.groups + group) * outPlane + oy * g.outWidth) * groupOut,
+                                           bRowStride: groupOut, accumulate: accumulate,
+                                           c: transposed + (group * depth + p0) * groupOut, cRowStride: groupOut)
+                                }
+                            }
+                        }
+                    }
+                    part += count
+                }
+            }
+            for group in 0..<g.groups {
+                for o in 0..<groupOut {
+                    let row = dw + (group * groupOut + o) * depth, column = transposed + group * depth * groupOut + o
+                    for p in 0..<depth { row[p] = column[p * groupOut] }
+                }
+            }
+        }
+        }
         }
     }
 
     /// Copies `planes` planes [inHeight, inWidth] into zero-padded planes [height, width], with
     /// `padH` rows and `padW` columns before each (what lies past the input on the other sides
     /// is zero too; rows and columns the windows never read are dropped).
-    private static func pad<T: ConvolutionScalar>(_ input: UnsafePointer<T>, planes: Int, geometry g: ConvolutionGeometry,
+    static func pad<T: ConvolutionScalar>(_ input: UnsafePointer<T>, planes: Int, geometry g: ConvolutionGeometry,
                                                   height: Int, width: Int, into padded: UnsafeMutablePointer<T>) {
         let inPlane = g.inHeight * g.inWidth, plane = height * width
         // Input columns that land inside the padded row, and where they land.
@@ -168,6 +215,74 @@ extension ConvolutionKernel {
                     (line + start).initialize(from: from + iy * g.inWidth + firstColumn, count: count)
                     (line + start + count).initialize(repeating: 0, count: width - start - count)
                 }
+            }
+        }
+    }
+}
+
+/// Where the windows of a unit-stride convolution are: the buffer the row tables index (a
+/// zero-padded copy of the input, or the input itself when it has no padding) and the table of
+/// row starts for one group's channels.
+struct WindowRows {
+    /// Rows and columns of one plane of the buffer: exactly those the windows read.
+    let height: Int, width: Int
+    /// The input is read where it is (no padding), with its own plane size.
+    let readsInPlace: Bool
+    /// Channels of one image (all groups).
+    let channels: Int
+    /// Row p = (c, ky, kx) of one output row's im2col matrix starts here, relative to the
+    /// group's first channel and the output row's first element (`outputRow`).
+    let rowStarts: [Int]
+
+    var plane: Int { height * width }
+
+    init(geometry g: ConvolutionGeometry, channels: Int) {
+        let groupChannels = channels / g.groups
+        self.channels = channels
+        height = g.outHeight + (g.kernelHeight - 1) * g.dilationH
+        width = g.outWidth + (g.kernelWidth - 1) * g.dilationW
+        readsInPlace = height == g.inHeight && width == g.inWidth && g.padH == 0 && g.padW == 0
+        var starts = [Int](repeating: 0, count: groupChannels * g.kernelHeight * g.kernelWidth)
+        for c in 0..<groupChannels {
+            for ky in 0..<g.kernelHeight {
+                for kx in 0..<g.kernelWidth {
+                    starts[(c * g.kernelHeight + ky) * g.kernelWidth + kx] =
+                        c * height * width + ky * g.dilationH * width + kx * g.dilationW
+                }
+            }
+        }
+        rowStarts = starts
+    }
+
+    /// The start of output row `oy`'s windows for `image` of a chunk, from input channel `channel`.
+    func outputRow<T>(_ oy: Int, image: Int, channel: Int, in source: UnsafePointer<T>) -> UnsafePointer<T> {
+        source + (image * channels + channel) * plane + oy * width
+    }
+
+    /// Images per padded chunk: as many as fit in `ConvolutionKernel.columnBudget`.
+    func imagesPerChunk<T>(_ type: T.Type, batch: Int) -> Int {
+        readsInPlace ? batch : max(1, min(batch, ConvolutionKernel.columnBudget / max(1, channels * plane * MemoryLayout<T>.stride)))
+    }
+
+    /// Calls `body(first, images, source)` for chunks of `input`'s images, `source` holding
+    /// images first..<first + images laid out for the row tables.
+    func forEachChunk<T: ConvolutionScalar>(_ type: T.Type, of input: Tensor, geometry g: ConvolutionGeometry,
+                                            _ body: (Int, Int, UnsafePointer<T>) -> Void) {
+        let batch = input.shape[0], inPlane = g.inHeight * g.inWidth
+        let x = UnsafePointer(input.baseAddress.assumingMemoryBound(to: T.self))
+        let chunk = imagesPerChunk(T.self, batch: batch)
+        ConvolutionKernel.withColumnBuffer(T.self, count: readsInPlace ? 0 : chunk * channels * plane) { padded in
+            var first = 0
+            while first < batch {
+                let images = min(chunk, batch - first)
+                if readsInPlace {
+                    body(first, images, x + first * channels * inPlane)
+                } else {
+                    ConvolutionKernel.pad(x + first * channels * inPlane, planes: images * channels, geometry: g,
+                                          height: height, width: width, into: padded)
+                    body(first, images, UnsafePointer(padded))
+                }
+                first += images
             }
         }
     }
