@@ -169,9 +169,9 @@ extension Double: ConvolutionScalar {
 /// packs it as A.
 /// Unit-stride convolutions (most of them) take none of these paths: they read their windows
 /// through a table of rows into the padded image (Ops/ConvolutionRowTable.swift), for the
-/// forward pass, the weight gradient and, with 6 or more input channels per group, the input
-/// gradient. What is here serves strided convolutions, 1x1 kernels and the input gradient of
-/// convolutions with very few input channels.
+/// forward pass, the weight gradient (when it has fewer output channels per group than its
+/// depth C·kh·kw) and, with 6 or more input channels per group, the input gradient. What is here
+/// serves strided convolutions, 1x1 kernels, and those two gradients otherwise.
 /// Rejected: direct (non-im2col) convolution kernels per kernel size — much more code, and
 /// GEMM is the part we have tuned.
 enum ConvolutionKernel {
@@ -316,7 +316,7 @@ enum ConvolutionKernel {
         let dw = gradWeight.baseAddress.assumingMemoryBound(to: T.self)
         var window = geometry.window
         if batch == 0 { dw.initialize(repeating: 0, count: gradWeight.count); return }
-        if takesRowTable(geometry) {
+        if takesRowTable(geometry), groupOut < depth {
             weightGradientByRowTable(T.self, input: input, gradOutput: gradOutput, gradWeight: gradWeight, geometry: geometry)
             return
         }

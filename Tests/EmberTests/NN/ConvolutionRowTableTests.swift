@@ -9,7 +9,8 @@ import Testing
 /// with an even kernel; wider than the kernel's extent, so the input gradient's padding is
 /// negative and crops), dilation, groups, bias, output widths that are not a multiple of a
 /// register tile (1, 5, 17, 37), output channels that leave a partial row tile, a depth past one
-/// depth block (192), input channels on both sides of `rowTableMinimumGradientChannels`, and
+/// depth block (192), input channels on both sides of `rowTableMinimumGradientChannels`, output
+/// channels on both sides of the depth (the weight gradient's choice of path), and
 /// batches split into several chunks of padded images.
 @Suite struct ConvolutionRowTableTests {
     struct Case: CustomTestStringConvertible, Sendable {
@@ -36,6 +37,8 @@ import Testing
         Case(name: "padding wider than the kernel", input: [1, 6, 4, 5], weight: [3, 6, 2, 2], padding: 3),
         Case(name: "same, even kernel, 8 channels", input: [2, 8, 6, 19], weight: [5, 8, 4, 2], padding: .same),
         Case(name: "1x5 kernel (rows only)", input: [2, 3, 4, 16], weight: [8, 3, 1, 5], padding: [0, 2]),
+        // 12 output channels against a depth of 9: the weight gradient keeps the im2col path.
+        Case(name: "more output channels than depth", input: [2, 1, 6, 9], weight: [12, 1, 3, 3], padding: 1),
     ]
 
     static func random(_ shape: [Int], seed: UInt64) -> Tensor {
