@@ -20,7 +20,8 @@ import EmberKernels
 /// weight gradient wrote an im2col matrix and packed it again (23% of LeNet's training step).
 /// Measured on the AVX2 machine, one thread, same binaries alternating, median of each run's
 /// fastest time: 3 → 64 at 224x224 forward 3.50 → 2.40 ms; 64 → 64 at 56x56, 8 images, forward
-/// 25.2 → 22.9 ms and forward + backward 82.9 → 74.4 ms; LeNet's training step 9.6 → 5.9 ms
+/// 25.2 → 22.9 ms; the weight gradient alone: 64 → 64 forward + backward 82.9 → 74.4 ms and
+/// LeNet's training step 8.0 → 5.9 ms; all of it, LeNet's step 9.4 → 7.4 ms in another run
 /// (see docs/Benchmarks.md for the comparison with PyTorch). Rejected: a flat formulation over
 /// all rows at once (outW + kw - 1 columns per row, the extra ones computed and thrown away):
 /// it needs a compaction pass over the output, and in the weight gradient the extra columns
