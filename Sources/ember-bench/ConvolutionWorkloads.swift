@@ -26,6 +26,11 @@ extension Workload {
             let x = Tensor.randn([8, 64, 56, 56]).requiresGrad_(), w = Tensor.randn([64, 64, 3, 3]).requiresGrad_()
             return { Functional.conv2d(x, weight: w, padding: 1).sum().backward() }
         }
+        let strided = Workload(name: "conv2d_64to128_56_s2_b8", group: "conv", flop: 2.0 * 8 * 128 * 64 * 9 * 28 * 28,
+                               note: "conv2d [8, 64, 56, 56] ⋆ [128, 64, 3, 3], stride 2, padding 1 (a ResNet downsampling conv)") {
+            let x = Tensor.randn([8, 64, 56, 56]), w = Tensor.randn([128, 64, 3, 3])
+            return { _ = Functional.conv2d(x, weight: w, stride: 2, padding: 1) }
+        }
         let maxPool = Workload(name: "maxpool2d_3s2_112", group: "conv", flop: 8.0 * 64 * 56 * 56 * 9,
                                note: "max_pool2d [8, 64, 112, 112], kernel 3, stride 2, padding 1") {
             let x = Tensor.randn([8, 64, 112, 112])
@@ -36,6 +41,6 @@ extension Workload {
             let x = Tensor.randn([8, 64, 112, 112])
             return { _ = Functional.avgPool2d(x, kernelSize: 2) }
         }
-        return [forward, backward, middle, middleBackward, maxPool, avgPool]
+        return [forward, backward, middle, middleBackward, strided, maxPool, avgPool]
     }
 }

@@ -122,6 +122,13 @@ def _conv_middle_backward():
     return lambda: torch.nn.functional.conv2d(x, w, padding=1).sum().backward()
 
 
+@workload("conv2d_64to128_56_s2_b8", "conv", flop=2.0 * 8 * 128 * 64 * 9 * 28 * 28,
+          note="conv2d [8, 64, 56, 56] * [128, 64, 3, 3], stride 2, padding 1 (a ResNet downsampling conv)")
+def _conv_strided():
+    x, w = torch.randn(8, 64, 56, 56), torch.randn(128, 64, 3, 3)
+    return lambda: torch.nn.functional.conv2d(x, w, stride=2, padding=1)
+
+
 @workload("maxpool2d_3s2_112", "conv", flop=8.0 * 64 * 56 * 56 * 9, note="max_pool2d [8, 64, 112, 112], kernel 3, stride 2, padding 1")
 def _maxpool():
     x = torch.randn(8, 64, 112, 112)

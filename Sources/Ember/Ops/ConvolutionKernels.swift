@@ -170,8 +170,9 @@ extension Double: ConvolutionScalar {
 /// Unit-stride convolutions (most of them) take none of these paths: they read their windows
 /// through a table of rows into the padded image (Ops/ConvolutionRowTable.swift), for the
 /// forward pass, the weight gradient (when it has fewer output channels per group than its
-/// depth C·kh·kw) and, with 6 or more input channels per group, the input gradient. What is here
-/// serves strided convolutions, 1x1 kernels, and those two gradients otherwise.
+/// depth C·kh·kw) and, with 6 or more input channels per group, the input gradient, as long as
+/// the product is narrow (`rowTableFits`: at most 64 channels, or rows at least 64 wide). What
+/// is here serves strided convolutions, 1x1 kernels, and the rest.
 /// Rejected: direct (non-im2col) convolution kernels per kernel size — much more code, and
 /// GEMM is the part we have tuned.
 enum ConvolutionKernel {
@@ -196,7 +197,7 @@ enum ConvolutionKernel {
     /// Output[n, o] = Σ weight[o] ⋆ input[n] (+ bias[o]). All operands contiguous.
     static func forward<T: ConvolutionScalar>(_ type: T.Type, input: Tensor, weight: Tensor, bias: Tensor?,
                                               output: Tensor, geometry: ConvolutionGeometry) {
-        if takesRowTable(geometry) {
+        if takesRowTable(geometry), rowTableFits(channels: weight.shape[0] / geometry.groups, width: geometry.outWidth) {
             forwardByRowTable(T.self, input: input, weight: weight, bias: bias, output: output, geometry: geometry)
             return
         }
@@ -261,7 +262,8 @@ enum ConvolutionKernel {
     /// gradInput[n] = col2im(weightᵀ · gradOutput[n]): the transposed convolution.
     static func inputGradient<T: ConvolutionScalar>(_ type: T.Type, gradOutput: Tensor, weight: Tensor,
                                                     gradInput: Tensor, geometry: ConvolutionGeometry) {
-        if takesRowTable(geometry), weight.shape[1] >= rowTableMinimumGradientChannels {
+        if takesRowTable(geometry), weight.shape[1] >= rowTableMinimumGradientChannels,
+           rowTableFits(channels: weight.shape[1], width: geometry.inWidth) {
             inputGradientByRowTable(T.self, gradOutput: gradOutput, weight: weight, gradInput: gradInput, geometry: geometry)
             return
         }
@@ -316,7 +318,7 @@ enum ConvolutionKernel {
         let dw = gradWeight.baseAddress.assumingMemoryBound(to: T.self)
         var window = geometry.window
         if batch == 0 { dw.initialize(repeating: 0, count: gradWeight.count); return }
-        if takesRowTable(geometry), groupOut < depth {
+        if takesRowTable(geometry), groupOut < depth, rowTableFits(channels: groupOut, width: geometry.outWidth) {
             weightGradientByRowTable(T.self, input: input, gradOutput: gradOutput, gradWeight: gradWeight, geometry: geometry)
             return
         }

@@ -189,6 +189,28 @@ import Testing
         }
     }
 
+    /// The rule that keeps wide products (many channels over narrow rows) on the im2col path.
+    @Test func rowTableFitsNarrowProductsOnly() {
+        #expect(ConvolutionKernel.rowTableFits(channels: 64, width: 7))
+        #expect(ConvolutionKernel.rowTableFits(channels: 512, width: 64))
+        #expect(!ConvolutionKernel.rowTableFits(channels: 65, width: 63))
+        #expect(!ConvolutionKernel.rowTableFits(channels: 256, width: 14))
+    }
+
+    /// 80 output channels over 9-wide rows: the forward pass and the weight gradient take the
+    /// im2col path, the input gradient (8 channels) the row table; all must agree with the
+    /// definition and with the all-im2col run.
+    @Test func wideProductsKeepTheIm2colPath() {
+        let c = Case(name: "80 channels, 9 wide", input: [2, 8, 5, 9], weight: [80, 8, 3, 3], padding: 1)
+        let inputs = [Self.random(c.input, seed: 41), Self.random(c.weight, seed: 42), Self.random([80], seed: 43)]
+        let upstream = Self.random([2, 80, 5, 9], seed: 44)
+        let mixed = Self.outputAndGradients(inputs, upstream: upstream, c)
+        let im2col = ConvolutionKernel.$usesRowTable.withValue(false) { Self.outputAndGradients(inputs, upstream: upstream, c) }
+        for (name, (actual, expected)) in zip(["output", "input grad", "weight grad", "bias grad"], zip(mixed, im2col)) {
+            expectClose(actual, expected, relative: 1e-12, absolute: 1e-12, "\(name)")
+        }
+    }
+
     @Test func switchIsTaskLocal() {
         #expect(ConvolutionKernel.$usesRowTable.withValue(false) { ConvolutionKernel.usesRowTable } == false)
         #expect(ConvolutionKernel.usesRowTable)
