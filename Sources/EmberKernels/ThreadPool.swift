@@ -40,6 +40,50 @@ public enum ParallelLoop {
     }
 }
 
+extension ParallelLoop {
+    /// `run`, but `0..<count` is handed out in pieces of `piece` items to whichever thread asks
+    /// next, rather than in one fixed chunk per thread. For loops of many independent items of
+    /// similar cost (a convolution's output rows): when another process takes part of one core,
+    /// as it often does on a shared VM, that core simply takes fewer pieces, where a fixed split
+    /// makes the whole loop wait for its slowest chunk. The price is one atomic add per piece and
+    /// pieces landing on any thread, so it does not suit loops whose chunks should find their
+    /// data in the same core's cache from one call to the next (`run` keeps that affinity).
+    /// Pieces are contiguous ranges; together they cover `0..<count` exactly once.
+    ///
+    ///     ParallelLoop.runBalanced(count: rows, grain: 1, piece: 2) { range in convolve(range) }
+    ///
+    /// Measured on the 2-core VM, 10 alternating runs, median of the runs' medians, two threads:
+    /// a 64 → 64 channel convolution at 56x56 17.3 → 15.6 ms, 3 → 64 at 224x224 1.82 → 1.62 ms
+    /// (fastest runs unchanged).
+    public static func runBalanced(count: Int, grain: Int, piece: Int, _ body: (Range<Int>) -> Void) {
+        let threads = threadCount
+        if threads <= 1 || count <= grain || ember_parallel_region_depth() > 0 {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        let chunks = min(threads, (count + grain - 1) / grain)
+        let piece = max(1, piece)
+        if chunks <= 1 || count <= piece {
+            body(0..<count)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: 1) { next in
+            let counter = next.baseAddress!
+            counter.initialize(to: 0)
+            withoutActuallyEscaping(body) { body in
+                WorkerPool.shared.run(chunks: chunks) { _ in
+                    while true {
+                        let end = Int(ember_atomic_add(counter, Int64(piece)))
+                        let start = end - piece
+                        if start >= count { break }
+                        body(start..<min(end, count))
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Persistent worker threads for `ParallelLoop`.
 ///
 /// Why not `DispatchQueue.concurrentPerform` (used before): Dispatch wakes a worker per call

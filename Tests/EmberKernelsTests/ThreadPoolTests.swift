@@ -77,4 +77,35 @@ struct ThreadPoolTests {
             seen.deallocate()
         }
     }
+
+    @Test("runBalanced covers the range once in contiguous pieces, inline when small or nested")
+    func balancedLoopCoversRange() {
+        for (count, grain, piece) in [(0, 1, 1), (1, 1, 1), (10, 1, 3), (1000, 1, 2), (1001, 4, 7), (7, 100, 1), (5, 1, 9)] {
+            let seen = UnsafeMutablePointer<Int64>.allocate(capacity: max(count, 1) + 1)
+            seen.initialize(repeating: 0, count: max(count, 1) + 1)
+            let pieces = seen + max(count, 1)
+            ParallelLoop.runBalanced(count: count, grain: grain, piece: piece) { range in
+                ember_atomic_add(pieces, 1)
+                for i in range { ember_atomic_add(seen + i, 1) }
+            }
+            #expect((0..<count).allSatisfy { seen[$0] == 1 }, "count \(count) grain \(grain) piece \(piece)")
+            // At least ⌈count / piece⌉ pieces when the loop is split, one when it runs inline.
+            let split = ParallelLoop.threadCount > 1 && count > grain && count > piece
+            let expected = split ? Int64((count + piece - 1) / piece) : Int64(count > 0 ? 1 : 0)
+            #expect(pieces.pointee == expected, "count \(count) grain \(grain) piece \(piece)")
+            seen.deallocate()
+        }
+        // Nested inside another loop's chunk: runs inline, as one piece.
+        let nested = UnsafeMutablePointer<Int64>.allocate(capacity: 2)
+        nested.initialize(repeating: 0, count: 2)
+        ParallelLoop.run(count: 2, grain: 1) { outer in
+            for o in outer {
+                ParallelLoop.runBalanced(count: 100, grain: 1, piece: 1) { _ in ember_atomic_add(nested + o, 1) }
+            }
+        }
+        if ParallelLoop.threadCount > 1 {
+            #expect(nested[0] == 1 && nested[1] == 1)
+        }
+        nested.deallocate()
+    }
 }

@@ -123,7 +123,9 @@ extension ConvolutionKernel {
         windows.rowStarts.withUnsafeBufferPointer { rows in
             windows.forEachChunk(T.self, of: input, geometry: g) { first, images, source in
                 // One task per output row of one group of one image.
-                ParallelLoop.run(count: images * g.groups * g.outHeight, grain: rowGrain) { range in
+                // Pieces of two rows to whichever thread is free: a core slowed by another
+                // process takes fewer rows instead of holding up the call.
+                ParallelLoop.runBalanced(count: images * g.groups * g.outHeight, grain: rowGrain, piece: 2) { range in
                     for task in range {
                         let oy = task % g.outHeight, imageGroup = task / g.outHeight
                         let group = imageGroup % g.groups, image = imageGroup / g.groups
