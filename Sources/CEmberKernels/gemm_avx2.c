@@ -71,11 +71,12 @@ DEFINE_AVX2_MICRO(float, f32, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm
 DEFINE_AVX2_MICRO(double, f64, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd,
                   _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_set1_pd)
 
-// The unpacked small-product strip (see gemm_impl.h): tiles of up to 6 rows of C by two vectors, B's rows
-// loaded straight from memory (masked loads and stores for a partial last strip), A's elements
-// broadcast through their strides. B's row p is at `b + p * brs`, or at `b + rows_of_b[p]` when
-// there is a table for B; with a table for A, A's row i is at `a + rows_of_a[i]` (contiguous
-// along k); `row_bias`, when there is one, adds row_bias[i] to row i of the result. `R`, `NV` (vectors per row), `MASKED` and `TABLE` are constants after
+// The unpacked small-product strip (see gemm_impl.h): tiles of up to 6 rows of C by two
+// vectors, B's rows loaded straight from memory (masked loads and stores for a partial last
+// strip), A's elements broadcast through their strides. B's row p is at `b + p * brs`, or at
+// `b + rows_of_b[p]` when there is a table for B; with a table for A, A's row i is at
+// `a + rows_of_a[i]` (contiguous along k); `row_bias`, when there is one, adds row_bias[i] to
+// row i of the result. `R`, `NV` (vectors per row), `MASKED` and `TABLE` are constants after
 // inlining into the switches below, so each case keeps its accumulators in registers.
 #define GEMM_SMALL_MR_F32 6
 #define GEMM_SMALL_NR_F32 16
@@ -149,7 +150,7 @@ DEFINE_AVX2_MICRO(double, f64, __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _
     }                                                                                                \
                                                                                                      \
     static inline __attribute__((always_inline)) void small_columns_##SUFFIX(                       \
-        const int TABLE, int64_t m, int64_t cols, int64_t k, const T *a, int64_t ars,             \
+        const int TABLE, int64_t m, int64_t cols, int64_t k, const T *a, int64_t ars,                \
         int64_t acs, const T *b, int64_t brs, const int64_t *rows, const T *row_bias, T *c,          \
         int64_t ldc, T alpha, T beta) {                                                              \
         const __m256i none = _mm256_setzero_si256();                                                 \

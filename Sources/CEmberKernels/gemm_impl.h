@@ -275,48 +275,49 @@ GEMM_DEFINE(double, f64, GEMM_MR_F64, GEMM_NR_F64, gemm_micro_f64)
         }                                                                                            \
     }                                                                                                \
                                                                                                      \
-    /* The same strips with B's rows from a table, in depth blocks of GEMM_ROW_TABLE_KC so that  */ \
-    /* a strip's block of B stays in L1 however deep the product: strips outside, then depth,    */ \
-    /* then row tiles (the first block applies beta and the bias, later ones accumulate). The    */ \
-    /* bias is added by the tiles, so C is written once (a separate pass that filled C with the  */ \
-    /* bias first cost 18% of a 3 -> 64 channel convolution at 224x224). Measured on the         */ \
-    /* AVX2 machine for a 64 -> 64 channel 3x3 convolution (k = 576): 76 GFLOP/s unblocked,      */ \
-    /* 82-86 with blocks of 128-192, 55-79 with 256 (one thread, noisy).                         */ \
-    void GEMM_NAME(ember_gemm_row_table_##SUFFIX)(int64_t m, int64_t n, int64_t k, T alpha,          \
-                                                  const T *a, int64_t ars, int64_t acs, const T *b,  \
-                                                  const int64_t *rows_of_b, const T *row_bias,       \
-                                                  T beta, T *c, int64_t crs) {                       \
+    /* The same strips with A's or B's rows from a table (at most one), in depth blocks of        */ \
+    /* GEMM_ROW_TABLE_KC so that a strip's block of B stays in L1 however deep the product:       */ \
+    /* strips outside, then depth, then row tiles. The first block applies beta and the bias,    */ \
+    /* later ones accumulate. The bias is added by the tiles, so C is written once (a separate   */ \
+    /* pass that filled C with the bias first cost 18% of a 3 -> 64 channel convolution at       */ \
+    /* 224x224). Measured on the AVX2 machine for a 64 -> 64 channel 3x3 convolution (k = 576):  */ \
+    /* 76 GFLOP/s unblocked, 82-86 with blocks of 128-192, 55-79 with 256 (one thread, noisy).   */ \
+    /* A depth block starts depth * acs into A (acs is 1 with a table of A's rows) and           */ \
+    /* depth * brs into B, or depth entries into B's table.                                      */ \
+    static void table_strips_##SUFFIX(int64_t m, int64_t n, int64_t k, T alpha, const T *a,          \
+                                      int64_t ars, int64_t acs, const int64_t *rows_of_a,            \
+                                      const T *b, int64_t brs, const int64_t *rows_of_b,             \
+                                      const T *row_bias, T beta, T *c, int64_t crs) {                \
         for (int64_t j = 0; j < n; j += NR) {                                                        \
             const int64_t cols = n - j < NR ? n - j : NR;                                            \
             int64_t depth = 0;                                                                       \
             do {                                                                                     \
                 const int64_t kc = k - depth < GEMM_ROW_TABLE_KC ? k - depth : GEMM_ROW_TABLE_KC;    \
-                gemm_small_strip_##SUFFIX(m, cols, kc, a + depth * acs, ars, acs, 0, b + j, 0,       \
-                                          rows_of_b + depth, depth == 0 ? row_bias : 0, c + j, crs,  \
-                                          alpha,                                                     \
+                gemm_small_strip_##SUFFIX(m, cols, kc, a + depth * acs, ars, acs, rows_of_a,         \
+                                          b + depth * brs + j, brs, rows_of_b ? rows_of_b + depth : 0, \
+                                          depth == 0 ? row_bias : 0, c + j, crs, alpha,              \
                                           depth == 0 ? beta : (T)1);                                 \
                 depth += kc;                                                                         \
             } while (depth < k);                                                                     \
         }                                                                                            \
     }                                                                                                \
                                                                                                      \
-    /* A's rows from a table (a convolution's weight gradient: row p of its im2col matrix for one */ \
-    /* output row is a run of the padded image), in the same depth blocks.                        */ \
+    /* B's rows from a table: a convolution's forward pass (the windows of one output row). */      \
+    void GEMM_NAME(ember_gemm_row_table_##SUFFIX)(int64_t m, int64_t n, int64_t k, T alpha,          \
+                                                  const T *a, int64_t ars, int64_t acs, const T *b,  \
+                                                  const int64_t *rows_of_b, const T *row_bias,       \
+                                                  T beta, T *c, int64_t crs) {                       \
+        table_strips_##SUFFIX(m, n, k, alpha, a, ars, acs, 0, b, 0, rows_of_b, row_bias, beta, c,    \
+                              crs);                                                                  \
+    }                                                                                                \
+                                                                                                     \
+    /* A's rows from a table: a convolution's weight gradient (row p of the im2col matrix of one */ \
+    /* output row is a run of the padded image).                                                 */ \
     void GEMM_NAME(ember_gemm_a_row_table_##SUFFIX)(int64_t m, int64_t n, int64_t k, T alpha,        \
                                                     const T *a, const int64_t *rows_of_a,            \
                                                     const T *b, int64_t brs, T beta, T *c,           \
                                                     int64_t crs) {                                   \
-        for (int64_t j = 0; j < n; j += NR) {                                                        \
-            const int64_t cols = n - j < NR ? n - j : NR;                                            \
-            int64_t depth = 0;                                                                       \
-            do {                                                                                     \
-                const int64_t kc = k - depth < GEMM_ROW_TABLE_KC ? k - depth : GEMM_ROW_TABLE_KC;    \
-                gemm_small_strip_##SUFFIX(m, cols, kc, a + depth, 0, 1, rows_of_a,                   \
-                                          b + depth * brs + j, brs, 0, 0, c + j, crs, alpha,         \
-                                          depth == 0 ? beta : (T)1);                                 \
-                depth += kc;                                                                         \
-            } while (depth < k);                                                                     \
-        }                                                                                            \
+        table_strips_##SUFFIX(m, n, k, alpha, a, 0, 1, rows_of_a, b, brs, 0, 0, beta, c, crs);       \
     }
 #define GEMM_ROW_TABLE_KC 192
 GEMM_DEFINE_SMALL(float, f32, GEMM_SMALL_NR_F32)

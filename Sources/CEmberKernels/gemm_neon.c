@@ -69,8 +69,8 @@ DEFINE_NEON_MICRO(float, f32, float32x4_t, 4, GEMM_MR_F32, GEMM_NR_F32, vdupq_n_
 DEFINE_NEON_MICRO(double, f64, float64x2_t, 2, GEMM_MR_F64, GEMM_NR_F64, vdupq_n_f64, vld1q_f64,
                   vst1q_f64, vfmaq_laneq_f64, vmulq_n_f64, vfmaq_n_f64)
 
-// The unpacked small-product strip (see gemm_impl.h): tiles of up to 6 rows of C by 4 vectors (16 floats,
-// 8 doubles), the tile of the AVX2 kernel and of the driver's thread split. 24 accumulators, 4
+// The unpacked small-product strip (see gemm_impl.h): tiles of up to 6 rows of C by 4 vectors
+// (16 floats, 8 doubles), the tile of the AVX2 kernel and of the driver's thread split. 24 accumulators, 4
 // vectors of B's row loaded in place and one broadcast of A (A has arbitrary strides, so it is
 // loaded lane by lane with LD1R rather than as a vector). B's row p is at `b + p * brs`, or at
 // `b + rows_of_b[p]` when there is a table for B; with a table for A, A's row i is at

@@ -36,13 +36,12 @@ import EmberKernels
 /// no faster, e.g. 32 → 64 channels at 56x56, stride 2: 4.7 against 4.6 ms forward, 15.8 against
 /// 14.3 ms forward + backward, one thread.
 extension ConvolutionKernel {
-    /// Whether the forward pass and the gradients of `geometry` may run on row tables (the input
-    /// gradient only with `rowTableMinimumGradientChannels` input channels per group, the weight
-    /// gradient only with fewer output channels per group than its depth, and all three only
-    /// where `rowTableFits`): unit
+    /// Whether the forward pass and the gradients of `geometry` may run on row tables: unit
     /// strides (any padding, dilation and groups) and a kernel larger than 1x1 (a pointwise one
-    /// is a plain product already). A task-local switch lets tests compare this path with the
-    /// im2col one.
+    /// is a plain product already). Each pass also asks `rowTableFits`; the input gradient needs
+    /// `rowTableMinimumGradientChannels` input channels per group, and the weight gradient fewer
+    /// output channels per group than its depth. A task-local switch lets tests compare these
+    /// paths with the im2col ones.
     static func takesRowTable(_ geometry: ConvolutionGeometry) -> Bool {
         usesRowTable && geometry.strideH == 1 && geometry.strideW == 1 && !geometry.isPointwise
     }
@@ -122,9 +121,9 @@ extension ConvolutionKernel {
         let rowGrain = max(1, 65_536 / max(1, groupOut * g.outWidth * depth))
         windows.rowStarts.withUnsafeBufferPointer { rows in
             windows.forEachChunk(T.self, of: input, geometry: g) { first, images, source in
-                // One task per output row of one group of one image.
-                // Pieces of two rows to whichever thread is free: a core slowed by another
-                // process takes fewer rows instead of holding up the call.
+                // One task per output row of one group of one image, handed out in pieces of two
+                // rows to whichever thread is free: a core slowed by another process takes fewer
+                // rows instead of holding up the call.
                 ParallelLoop.runBalanced(count: images * g.groups * g.outHeight, grain: rowGrain, piece: 2) { range in
                     for task in range {
                         let oy = task % g.outHeight, imageGroup = task / g.outHeight
@@ -162,10 +161,11 @@ extension ConvolutionKernel {
         let depth = windows.rowStarts.count, outPlane = g.outHeight * g.outWidth
         let gradient = UnsafePointer(gradOutput.baseAddress.assumingMemoryBound(to: T.self))
         let dw = gradWeight.baseAddress.assumingMemoryBound(to: T.self)
-        if batch == 0 { dw.initialize(repeating: 0, count: gradWeight.count); return }
         // The output gradient is transposed in chunks of images that fit in the column budget.
         let gradientImage = outChannels * outPlane
         let gradientChunk = max(1, min(batch, columnBudget / max(1, gradientImage * MemoryLayout<T>.stride)))
+        // Threads split the depth in whole 6-row register tiles (the AVX2 and NEON small
+        // kernels'), so that no tile is cut between two threads.
         let tileRows = 6
         let tiles = (depth + tileRows - 1) / tileRows
         let tileGrain = max(1, 65_536 / max(1, tileRows * groupOut * outPlane * gradientChunk))
@@ -228,7 +228,7 @@ extension ConvolutionKernel {
     /// `padH` rows and `padW` columns before each (what lies past the input on the other sides
     /// is zero too; rows and columns the windows never read are dropped).
     static func pad<T: ConvolutionScalar>(_ input: UnsafePointer<T>, planes: Int, geometry g: ConvolutionGeometry,
-                                                  height: Int, width: Int, into padded: UnsafeMutablePointer<T>) {
+                                          height: Int, width: Int, into padded: UnsafeMutablePointer<T>) {
         let inPlane = g.inHeight * g.inWidth, plane = height * width
         // Input columns that land inside the padded row, and where they land.
         let firstColumn = max(0, -g.padW), lastColumn = min(g.inWidth, width - g.padW)
