@@ -10,5 +10,6 @@
 #include "ember_compress.h"
 #include "ember_recurrent.h"
 #include "ember_atomic.h"
+#include "ember_norm.h"
 
 #endif

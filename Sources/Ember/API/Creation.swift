@@ -16,6 +16,7 @@ extension Tensor {
             if let base = bytes.baseAddress { storage.pointer.copyMemory(from: base, byteCount: bytes.count) }
         }
         self.init(storage: storage, layout: layout, dtype: T.dtype)
+        Tracing.noteConstant(self)
     }
 
     /// A 1-D tensor.
@@ -98,6 +99,7 @@ extension Tensor {
         let dtype = dtype ?? (S.dtype.isFloatingPoint ? DType.defaultFloat : S.dtype)
         let result = empty(shape, dtype: dtype)
         ember_fill(dtype.cType, result.baseAddress, Int64(result.count), value.emberDouble)
+        Tracing.noteConstant(result)
         if requiresGrad { result.requiresGrad = true }
         return result
     }

@@ -17,6 +17,7 @@ extension Tensor {
         default: storage.pointer.storeBytes(of: scalar.emberInt64 != 0, as: Bool.self)
         }
         self.init(storage: storage, layout: Layout.scalar, dtype: dtype, isWrappedNumber: true)
+        Tracing.noteConstant(self)
     }
 
     public static func + (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.apply(.add, rhs) }

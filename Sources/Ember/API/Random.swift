@@ -53,6 +53,7 @@ public final class RandomGenerator: @unchecked Sendable {
 
     /// Fills `count` values with `body(next)` under one lock acquisition.
     func generate<T>(_ count: Int, _ body: (() -> UInt64) -> T) -> [T] {
+        if Tracing.isActive { Tracing.noteRandom("a random generator") }
         lock.lock()
         defer { lock.unlock() }
         return (0..<count).map { _ in body(nextUnlocked) }
@@ -156,6 +157,7 @@ extension Tensor {
     ///
     ///     Tensor.full([4], 0.5).bernoulli()
     public func bernoulli(generator: RandomGenerator = .default) -> Tensor {
+        if Tracing.isActive { Tracing.noteRandom("bernoulli") }
         let probabilities = withoutGrad { self.scalars(as: Double.self) }
         emberPrecondition(probabilities.allSatisfy { $0 >= 0 && $0 <= 1 }, "bernoulli: expected all probabilities to be in [0, 1]")
         var index = 0

@@ -64,7 +64,12 @@ extension Tensor {
     /// A tensor sharing this one's storage, cut off from the graph.
     ///
     ///     let target = prediction.detach()
-    public func detach() -> Tensor { view(as: layout) }
+    public func detach() -> Tensor {
+        let result = view(as: layout)
+        // A trace sees the same value (saved outputs of autograd nodes are detached views).
+        if Tracing.isActive { Tracing.noteAlias(result, of: self) }
+        return result
+    }
 
     /// Asks a non-leaf tensor to keep its gradient in `.grad` during backward.
     public func retainGrad() {

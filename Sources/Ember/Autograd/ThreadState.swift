@@ -12,6 +12,8 @@ final class ThreadState {
     /// Objects whose release was deferred while another release was in progress (see `Node`).
     @exclusivity(unchecked) var pendingReleases: [Any] = []
     @exclusivity(unchecked) var isDrainingReleases = false
+    /// The trace `compile` is recording on this thread, if any (see `Tracing`).
+    @exclusivity(unchecked) var tracer: TraceContext?
 
     private static let key: pthread_key_t = {
         var key = pthread_key_t()

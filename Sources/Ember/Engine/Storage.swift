@@ -23,8 +23,15 @@ public final class TensorStorage: @unchecked Sendable {
     }
     private let owner: Owner
 
+    /// How many storages have been allocated from the caching allocator in this process
+    /// (a statistic: `compile`'s benchmarks print it per call; increments from several
+    /// threads at once may be lost).
+    public static var allocationCount: Int { allocations }
+    nonisolated(unsafe) static var allocations = 0
+
     /// Allocates uninitialised storage for `byteCount` bytes from the caching allocator.
     init(byteCount: Int) {
+        TensorStorage.allocations &+= 1
         self.byteCount = byteCount
         self.pointer = CachingAllocator.shared.allocate(bytes: byteCount)
         self.owner = .cachingAllocator
@@ -45,5 +52,8 @@ public final class TensorStorage: @unchecked Sendable {
         }
     }
 
-    func bumpVersion() { version &+= 1 }
+    func bumpVersion() {
+        version &+= 1
+        if Tracing.isActive { Tracing.noteInPlaceWrite() }
+    }
 }

@@ -31,6 +31,7 @@ public final class Tensor: @unchecked Sendable {
         self.layout = layout
         self.dtype = dtype
         self.isWrappedNumber = isWrappedNumber
+        if Tracing.isActive { Tracing.noteCreated(self) }
     }
 
     /// Allocates an uninitialised contiguous tensor.
@@ -40,6 +41,7 @@ public final class Tensor: @unchecked Sendable {
         self.layout = layout
         self.dtype = dtype
         self.isWrappedNumber = false
+        if Tracing.isActive { Tracing.noteCreated(self) }
     }
 
     /// Allocates an uninitialised contiguous tensor shaped like `template`, sharing its
@@ -51,6 +53,7 @@ public final class Tensor: @unchecked Sendable {
         self.layout = layout
         self.dtype = dtype
         self.isWrappedNumber = false
+        if Tracing.isActive { Tracing.noteCreated(self) }
     }
 
     /// A view of the same storage with another layout (the result of a view operation).
@@ -161,6 +164,7 @@ extension Tensor {
     ///
     ///     Tensor([1, 2, 3] as [Float]).scalars(as: Float.self)   // [1.0, 2.0, 3.0]
     public func scalars<T: TensorElement>(as type: T.Type = T.self) -> [T] {
+        if Tracing.isActive { Tracing.noteValueRead(self, op: "scalars") }
         let source = (dtype == T.dtype && isContiguous) ? self : withoutGrad { self.to(T.dtype).contiguous() }
         // Int is read straight from int64 storage: Ember supports 64-bit platforms only.
         return Array(UnsafeBufferPointer(start: source.baseAddress.assumingMemoryBound(to: T.self), count: count))

@@ -12,6 +12,20 @@ extension Functional {
         let k = normalizedShape.count
         emberPrecondition(k >= 1 && input.rank >= k && Array(input.shape.suffix(k)) == normalizedShape,
                           "layerNorm: expected input with shape [*, \(normalizedShape.map(String.init).joined(separator: ", "))], but got input of size \(input.shape)")
+        // Traced for inference as one primitive with its own kernel; with gradients to record,
+        // as the ops below (whose rules give the backward graph).
+        let operands = [input] + [weight, bias].compactMap { $0 }
+        if Tracing.isActive && Tracing.recordingContext != nil && !GraphRecorder.shouldRecord(operands) {
+            let primitive = Primitive.layerNorm(normalizedRank: k, eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
+            return Tracing.record(operands, { _ in primitive }) {
+                layerNormComposition(input, rank: k, weight: weight, bias: bias, eps: eps)
+            }
+        }
+        return layerNormComposition(input, rank: k, weight: weight, bias: bias, eps: eps)
+    }
+
+    /// Layer norm written in Tensor ops (mean, population variance, rsqrt).
+    static func layerNormComposition(_ input: Tensor, rank k: Int, weight: Tensor?, bias: Tensor?, eps: Double) -> Tensor {
         let axes = Array((input.rank - k)..<input.rank)
         let mean = input.mean(dims: axes, keepDim: true)
         let centered = input - mean

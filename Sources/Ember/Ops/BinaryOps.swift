@@ -72,34 +72,36 @@ extension BinaryOperation {
 extension Tensor {
     /// Applies a binary operation with broadcasting and type promotion.
     func apply(_ operation: BinaryOperation, _ other: Tensor) -> Tensor {
-        if let result = applyWithoutPromotion(operation, other) { return result }
-        let shape = Broadcast.shape(self.shape, other.shape, op: operation.name)
-        var resultType = DType.resultType(self, other)
-        if operation.promotesIntegersToFloat && resultType.isIntegral { resultType = DType.defaultFloat }
-        if resultType == .bool && !operation.allowsBool {
-            emberFailure("\(operation.name): not supported for bool tensors (use logical operations instead)")
-        }
-        let computeType = resultType.computeType
-        let a = dtype == computeType ? self : withoutGrad { self.to(computeType) }
-        let b = other.dtype == computeType ? other : withoutGrad { other.to(computeType) }
-        var result = shape == a.shape ? Tensor(uninitializedLike: a, dtype: computeType)
-            : shape == b.shape ? Tensor(uninitializedLike: b, dtype: computeType)
-            : Tensor(uninitializedShape: shape, dtype: computeType)
-        ElementwiseKernel.binary(operation.kernel, a, b, into: result)
-        if computeType != resultType { result = withoutGrad { result.to(resultType) } }
-
-        if let derivative = operation.derivative, GraphRecorder.shouldRecord(self, other) {
-            let x = self, y = other
-            let needs = (x.requiresGrad, y.requiresGrad)
-            let saved: [Tensor] = operation.kernel == EMBER_ADD || operation.kernel == EMBER_SUB ? [] : [x, y]
-            GraphRecorder.record(operation.name, inputs: [x, y], outputs: [result], saved: saved,
-                                 savesOutputs: operation.kernel == EMBER_POW) { context in
-                let output = operation.kernel == EMBER_POW ? context.output : context.gradOutput
-                let (gradA, gradB) = derivative(x, y, output, context.gradOutput, needs)
-                return [needs.0 ? gradA?.sumToShape(x.shape) : nil, needs.1 ? gradB?.sumToShape(y.shape) : nil]
+        Tracing.record([self, other], { _ in .binary(operation.name) }) {
+            if let result = applyWithoutPromotion(operation, other) { return result }
+            let shape = Broadcast.shape(self.shape, other.shape, op: operation.name)
+            var resultType = DType.resultType(self, other)
+            if operation.promotesIntegersToFloat && resultType.isIntegral { resultType = DType.defaultFloat }
+            if resultType == .bool && !operation.allowsBool {
+                emberFailure("\(operation.name): not supported for bool tensors (use logical operations instead)")
             }
+            let computeType = resultType.computeType
+            let a = dtype == computeType ? self : withoutGrad { self.to(computeType) }
+            let b = other.dtype == computeType ? other : withoutGrad { other.to(computeType) }
+            var result = shape == a.shape ? Tensor(uninitializedLike: a, dtype: computeType)
+                : shape == b.shape ? Tensor(uninitializedLike: b, dtype: computeType)
+                : Tensor(uninitializedShape: shape, dtype: computeType)
+            ElementwiseKernel.binary(operation.kernel, a, b, into: result)
+            if computeType != resultType { result = withoutGrad { result.to(resultType) } }
+
+            if let derivative = operation.derivative, GraphRecorder.shouldRecord(self, other) {
+                let x = self, y = other
+                let needs = (x.requiresGrad, y.requiresGrad)
+                let saved: [Tensor] = operation.kernel == EMBER_ADD || operation.kernel == EMBER_SUB ? [] : [x, y]
+                GraphRecorder.record(operation.name, inputs: [x, y], outputs: [result], saved: saved,
+                                     savesOutputs: operation.kernel == EMBER_POW) { context in
+                    let output = operation.kernel == EMBER_POW ? context.output : context.gradOutput
+                    let (gradA, gradB) = derivative(x, y, output, context.gradOutput, needs)
+                    return [needs.0 ? gradA?.sumToShape(x.shape) : nil, needs.1 ? gradB?.sumToShape(y.shape) : nil]
+                }
+            }
+            return result
         }
-        return result
     }
 
     /// The commonest case on a short path: two contiguous operands of one shape and one dtype
@@ -124,6 +126,11 @@ extension Tensor {
     /// to the kernel from a stack buffer, so no tensor is made for it; anything else goes
     /// through `apply(_:_:)` with a wrapped-number tensor.
     func apply<S: TensorElement>(_ operation: BinaryOperation, scalar: S, scalarOnLeft: Bool = false) -> Tensor {
+        if Tracing.isActive && Tracing.recordingContext != nil {
+            // Traced: the scalar becomes a constant of the graph.
+            let wrapped = Tensor(wrapping: scalar)
+            return scalarOnLeft ? wrapped.apply(operation, self) : apply(operation, wrapped)
+        }
         let scalarCategory = S.dtype.category
         var resultType = scalarCategory <= dtype.category ? dtype
             : (S.dtype.isFloatingPoint ? DType.defaultFloat : .int64)
@@ -202,20 +209,24 @@ extension Tensor {
 
 extension Tensor {
     func compare(_ op: ember_compare_op, _ other: Tensor, name: String) -> Tensor {
-        let shape = Broadcast.shape(self.shape, other.shape, op: name)
-        let common = DType.resultType(self, other).computeType
-        let a = withoutGrad { self.to(common) }, b = withoutGrad { other.to(common) }
-        let result = Tensor(uninitializedShape: shape, dtype: .bool)
-        ElementwiseKernel.compare(op, a, b, into: result)
-        return result
+        Tracing.record([self, other], { _ in Primitive.Comparison(rawValue: name).map { .compare($0) } }) {
+            let shape = Broadcast.shape(self.shape, other.shape, op: name)
+            let common = DType.resultType(self, other).computeType
+            let a = withoutGrad { self.to(common) }, b = withoutGrad { other.to(common) }
+            let result = Tensor(uninitializedShape: shape, dtype: .bool)
+            ElementwiseKernel.compare(op, a, b, into: result)
+            return result
+        }
     }
 
     func logical(_ op: ember_binary_op, _ other: Tensor, name: String) -> Tensor {
-        let shape = Broadcast.shape(self.shape, other.shape, op: name)
-        let a = withoutGrad { self.to(.bool) }, b = withoutGrad { other.to(.bool) }
-        let result = Tensor(uninitializedShape: shape, dtype: .bool)
-        ElementwiseKernel.binary(op, a, b, into: result)
-        return result
+        Tracing.record([self, other], { _ in .logical(name) }) {
+            let shape = Broadcast.shape(self.shape, other.shape, op: name)
+            let a = withoutGrad { self.to(.bool) }, b = withoutGrad { other.to(.bool) }
+            let result = Tensor(uninitializedShape: shape, dtype: .bool)
+            ElementwiseKernel.binary(op, a, b, into: result)
+            return result
+        }
     }
 
     /// Elementwise logical and of the truth values (non-zero is true).
@@ -244,27 +255,29 @@ extension Tensor {
     ///
     ///     Tensor.where(x .> 0, x, x * 0.1)
     public static func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
-        emberPrecondition(condition.dtype == .bool, "where: expected condition to be a boolean tensor, but got a tensor with dtype \(condition.dtype)")
-        let shape = Broadcast.shape(Broadcast.shape(condition.shape, a.shape, op: "where"), b.shape, op: "where")
-        let resultType = DType.resultType(a, b)
-        let x = withoutGrad { a.to(resultType) }, y = withoutGrad { b.to(resultType) }
-        let result = Tensor(uninitializedShape: shape, dtype: resultType)
-        let conditionStrides = Broadcast.strides(of: condition.layout, to: shape).map(Int64.init)
-        let aStrides = Broadcast.strides(of: x.layout, to: shape).map(Int64.init)
-        let bStrides = Broadcast.strides(of: y.layout, to: shape).map(Int64.init)
-        let outStrides = result.strides.map(Int64.init)
-        let shape64 = shape.map(Int64.init)
-        ember_where(resultType.cType, Int32(shape.count), shape64, result.baseAddress, outStrides,
-                    condition.baseAddress.assumingMemoryBound(to: Bool.self), conditionStrides,
-                    x.baseAddress, aStrides, y.baseAddress, bStrides)
-        if GraphRecorder.shouldRecord(a, b) {
-            GraphRecorder.record("where", inputs: [a, b], outputs: [result]) { context in
-                let g = context.gradOutput
-                let zero = Tensor.zerosLike(g)
-                return [a.requiresGrad ? Tensor.where(condition, g, zero).sumToShape(a.shape) : nil,
-                        b.requiresGrad ? Tensor.where(condition, zero, g).sumToShape(b.shape) : nil]
+        Tracing.record([condition, a, b], { _ in .select }) {
+            emberPrecondition(condition.dtype == .bool, "where: expected condition to be a boolean tensor, but got a tensor with dtype \(condition.dtype)")
+            let shape = Broadcast.shape(Broadcast.shape(condition.shape, a.shape, op: "where"), b.shape, op: "where")
+            let resultType = DType.resultType(a, b)
+            let x = withoutGrad { a.to(resultType) }, y = withoutGrad { b.to(resultType) }
+            let result = Tensor(uninitializedShape: shape, dtype: resultType)
+            let conditionStrides = Broadcast.strides(of: condition.layout, to: shape).map(Int64.init)
+            let aStrides = Broadcast.strides(of: x.layout, to: shape).map(Int64.init)
+            let bStrides = Broadcast.strides(of: y.layout, to: shape).map(Int64.init)
+            let outStrides = result.strides.map(Int64.init)
+            let shape64 = shape.map(Int64.init)
+            ember_where(resultType.cType, Int32(shape.count), shape64, result.baseAddress, outStrides,
+                        condition.baseAddress.assumingMemoryBound(to: Bool.self), conditionStrides,
+                        x.baseAddress, aStrides, y.baseAddress, bStrides)
+            if GraphRecorder.shouldRecord(a, b) {
+                GraphRecorder.record("where", inputs: [a, b], outputs: [result]) { context in
+                    let g = context.gradOutput
+                    let zero = Tensor.zerosLike(g)
+                    return [a.requiresGrad ? Tensor.where(condition, g, zero).sumToShape(a.shape) : nil,
+                            b.requiresGrad ? Tensor.where(condition, zero, g).sumToShape(b.shape) : nil]
+                }
             }
+            return result
         }
-        return result
     }
 }

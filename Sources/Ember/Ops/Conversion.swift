@@ -55,16 +55,18 @@ extension Tensor {
     ///
     ///     let counts = Tensor([1, 2, 3] as [Int]).to(.float32)
     public func to(_ dtype: DType) -> Tensor {
-        if dtype == self.dtype { return self }
-        let result = Tensor(uninitializedLike: self, dtype: dtype)
-        CopyKernel.copy(from: self, into: result)
-        if dtype.isFloatingPoint && self.dtype.isFloatingPoint && GraphRecorder.shouldRecord(self) {
-            let sourceType = self.dtype
-            GraphRecorder.record("to", inputs: [self], outputs: [result]) { context in
-                [context.gradOutput.to(sourceType)]
+        Tracing.record([self], { _ in .cast(dtype) }) {
+            if dtype == self.dtype { return self }
+            let result = Tensor(uninitializedLike: self, dtype: dtype)
+            CopyKernel.copy(from: self, into: result)
+            if dtype.isFloatingPoint && self.dtype.isFloatingPoint && GraphRecorder.shouldRecord(self) {
+                let sourceType = self.dtype
+                GraphRecorder.record("to", inputs: [self], outputs: [result]) { context in
+                    [context.gradOutput.to(sourceType)]
+                }
             }
+            return result
         }
-        return result
     }
 
     /// Same as `to(_:)`, with PyTorch's argument label.
@@ -79,11 +81,13 @@ extension Tensor {
     public func clone() -> Tensor { contiguousCopy() }
 
     func contiguousCopy() -> Tensor {
-        let result = Tensor(uninitializedShape: shape, dtype: dtype)
-        CopyKernel.copy(from: self, into: result)
-        if GraphRecorder.shouldRecord(self) {
-            GraphRecorder.record("clone", inputs: [self], outputs: [result]) { context in [context.gradOutput] }
+        Tracing.record([self], { _ in .copy }) {
+            let result = Tensor(uninitializedShape: shape, dtype: dtype)
+            CopyKernel.copy(from: self, into: result)
+            if GraphRecorder.shouldRecord(self) {
+                GraphRecorder.record("clone", inputs: [self], outputs: [result]) { context in [context.gradOutput] }
+            }
+            return result
         }
-        return result
     }
 }

@@ -209,6 +209,12 @@ extension Tensor {
 
     /// [N, C, H, W] ⋆ [O, C / groups, kH, kW] (+ bias [O]) -> [N, O, outH, outW].
     static func convolution2d(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, geometry: ConvolutionGeometry) -> Tensor {
+        Tracing.record([input, weight] + (bias.map { [$0] } ?? []), { _ in .conv2d(geometry) }) {
+            convolution2dUntraced(input, weight, bias, geometry: geometry)
+        }
+    }
+
+    private static func convolution2dUntraced(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, geometry: ConvolutionGeometry) -> Tensor {
         let shape = [input.shape[0], weight.shape[0], geometry.outHeight, geometry.outWidth]
         let operands = [input, weight] + (bias.map { [$0] } ?? [])
         let result = convolutionKernel(operands, resultShape: shape, dtype: input.dtype) { ready, output in
@@ -240,6 +246,12 @@ extension Tensor {
     /// The gradient of `convolution2d` with respect to its input, for output gradient
     /// `gradOutput` [N, O, outH, outW]: [N, C, H, W] (the transposed convolution).
     static func convolution2dInputGradient(_ gradOutput: Tensor, _ weight: Tensor, geometry: ConvolutionGeometry) -> Tensor {
+        Tracing.record([gradOutput, weight], { _ in .conv2dInputGradient(geometry) }) {
+            convolution2dInputGradientUntraced(gradOutput, weight, geometry: geometry)
+        }
+    }
+
+    private static func convolution2dInputGradientUntraced(_ gradOutput: Tensor, _ weight: Tensor, geometry: ConvolutionGeometry) -> Tensor {
         let shape = [gradOutput.shape[0], weight.shape[1] * geometry.groups, geometry.inHeight, geometry.inWidth]
         let result = convolutionKernel([gradOutput, weight], resultShape: shape, dtype: gradOutput.dtype) { ready, output in
             if gradOutput.count == 0 || weight.count == 0 { withoutGrad { _ = output.fill_(0.0) }; return }
@@ -262,6 +274,12 @@ extension Tensor {
 
     /// The gradient of `convolution2d` with respect to its weight: [O, C / groups, kH, kW].
     static func convolution2dWeightGradient(_ input: Tensor, _ gradOutput: Tensor, geometry: ConvolutionGeometry) -> Tensor {
+        Tracing.record([input, gradOutput], { _ in .conv2dWeightGradient(geometry) }) {
+            convolution2dWeightGradientUntraced(input, gradOutput, geometry: geometry)
+        }
+    }
+
+    private static func convolution2dWeightGradientUntraced(_ input: Tensor, _ gradOutput: Tensor, geometry: ConvolutionGeometry) -> Tensor {
         let shape = [gradOutput.shape[1], input.shape[1] / geometry.groups, geometry.kernelHeight, geometry.kernelWidth]
         let result = convolutionKernel([input, gradOutput], resultShape: shape, dtype: input.dtype) { ready, output in
             if input.count == 0 || gradOutput.count == 0 { withoutGrad { _ = output.fill_(0.0) }; return }

@@ -8,14 +8,48 @@ import EmberKernels
 /// `padH`/`padW` are the padding before the first row and column; the padding after them is
 /// whatever the output size implies, so asymmetric padding (`padding: .same` with an even
 /// kernel) needs no padded copy of the input.
-struct ConvolutionGeometry: Equatable {
-    var inHeight: Int, inWidth: Int
-    var outHeight: Int, outWidth: Int
-    var kernelHeight: Int, kernelWidth: Int
-    var strideH: Int, strideW: Int
-    var padH: Int, padW: Int
-    var dilationH: Int, dilationW: Int
-    var groups: Int
+///
+/// Public as the attribute of the graph's convolution primitives.
+public struct ConvolutionGeometry: Hashable, Sendable {
+    public var inHeight: Int, inWidth: Int
+    public var outHeight: Int, outWidth: Int
+    public var kernelHeight: Int, kernelWidth: Int
+    public var strideH: Int, strideW: Int
+    public var padH: Int, padW: Int
+    public var dilationH: Int, dilationW: Int
+    public var groups: Int
+
+    /// The thirteen sizes in declaration order (how graphs store them).
+    var values: [Int] {
+        [inHeight, inWidth, outHeight, outWidth, kernelHeight, kernelWidth, strideH, strideW, padH, padW, dilationH, dilationW, groups]
+    }
+
+    init(inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int, kernelHeight: Int, kernelWidth: Int,
+         strideH: Int, strideW: Int, padH: Int, padW: Int, dilationH: Int, dilationW: Int, groups: Int) {
+        (self.inHeight, self.inWidth, self.outHeight, self.outWidth) = (inHeight, inWidth, outHeight, outWidth)
+        (self.kernelHeight, self.kernelWidth, self.strideH, self.strideW) = (kernelHeight, kernelWidth, strideH, strideW)
+        (self.padH, self.padW, self.dilationH, self.dilationW, self.groups) = (padH, padW, dilationH, dilationW, groups)
+    }
+
+    /// The geometry `values` wrote, if the sizes are consistent (the output size follows from
+    /// the input, kernel, stride, padding and dilation).
+    init?(values: [Int]) {
+        guard values.count == 13, values.allSatisfy({ $0 >= 0 && $0 < 1 << 32 }) else { return nil }
+        self.init(inHeight: values[0], inWidth: values[1], outHeight: values[2], outWidth: values[3],
+                  kernelHeight: values[4], kernelWidth: values[5], strideH: values[6], strideW: values[7],
+                  padH: values[8], padW: values[9], dilationH: values[10], dilationW: values[11], groups: values[12])
+        guard isConsistent else { return nil }
+    }
+
+    var isConsistent: Bool {
+        guard strideH >= 1, strideW >= 1, dilationH >= 1, dilationW >= 1, groups >= 1, kernelHeight >= 1, kernelWidth >= 1 else { return false }
+        let h = inHeight + 2 * padH - dilationH * (kernelHeight - 1) - 1
+        let w = inWidth + 2 * padW - dilationW * (kernelWidth - 1) - 1
+        // The padding after may be one more than before (`padding: .same` with an even kernel).
+        let rowsOK = h >= 0 && (outHeight == h / strideH + 1 || outHeight == (h + 1) / strideH + 1)
+        let columnsOK = w >= 0 && (outWidth == w / strideW + 1 || outWidth == (w + 1) / strideW + 1)
+        return rowsOK && columnsOK && outHeight >= 1 && outWidth >= 1
+    }
 
     var window: ember_window_geometry {
         ember_window_geometry(height: Int64(inHeight), width: Int64(inWidth),

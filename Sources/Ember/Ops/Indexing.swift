@@ -18,6 +18,10 @@ extension Tensor {
     public func gather(dim: Int, index: Tensor) -> Tensor { gather(dim: dim, index: index, op: "gather") }
 
     func gather(dim: Int, index: Tensor, op: String) -> Tensor {
+        Tracing.record([self, index], { _ in .gather(dim: self.normalizedDim(dim, op: op)) }) { gatherUntraced(dim: dim, index: index, op: op) }
+    }
+
+    private func gatherUntraced(dim: Int, index: Tensor, op: String) -> Tensor {
         let axis = normalizedDim(dim, op: op)
         let index = IndexKernel.checkedIndex(index, op: op)
         IndexKernel.checkShapes(op: op, axis: axis, index: index, input: self, source: nil)
@@ -66,6 +70,12 @@ extension Tensor {
     }
 
     private func scatter(dim: Int, index: Tensor, source: Tensor, accumulate: Bool, op: String) -> Tensor {
+        Tracing.record([self, index, source], { _ in .scatter(dim: self.normalizedDim(dim, op: op), accumulate: accumulate) }) {
+            scatterUntraced(dim: dim, index: index, source: source, accumulate: accumulate, op: op)
+        }
+    }
+
+    private func scatterUntraced(dim: Int, index: Tensor, source: Tensor, accumulate: Bool, op: String) -> Tensor {
         let axis = normalizedDim(dim, op: op)
         let index = IndexKernel.checkedIndex(index, op: op)
         emberPrecondition(source.dtype == dtype, "\(op): expected self.dtype to be equal to source.dtype, but got \(dtype) and \(source.dtype)")

@@ -11,41 +11,43 @@ extension Tensor {
     ///
     ///     Tensor.cat([Tensor.zeros([2, 3]), Tensor.ones([1, 3])])   // shape [3, 3]
     public static func cat(_ tensors: [Tensor], dim: Int = 0) -> Tensor {
-        emberPrecondition(!tensors.isEmpty, "cat: expected a non-empty list of tensors")
-        for (position, tensor) in tensors.enumerated() {
-            emberPrecondition(tensor.rank > 0, "cat: zero-dimensional tensor (at position \(position)) cannot be concatenated")
-        }
-        let dtype = tensors.dropFirst().reduce(tensors[0].dtype) { DType.promote($0, $1.dtype) }
-        let joined = tensors.filter { !($0.rank == 1 && $0.shape[0] == 0) }
-        guard let first = joined.first else { return Tensor.zeros([0], dtype: dtype) }
-        let axis = first.normalizedDim(dim, op: "cat")
-        for tensor in joined.dropFirst() {
-            emberPrecondition(tensor.rank == first.rank,
-                         "cat: tensors must have the same number of dimensions; got \(first.shape) and \(tensor.shape)")
-            for d in 0..<first.rank where d != axis && tensor.shape[d] != first.shape[d] {
-                emberFailure("cat: sizes of tensors must match except in dimension \(axis); got \(first.shape) and \(tensor.shape) at dimension \(d)")
+        Tracing.record(tensors, { _ in .concatenate(dim: tensors[0].normalizedDim(dim, op: "cat")) }) {
+            emberPrecondition(!tensors.isEmpty, "cat: expected a non-empty list of tensors")
+            for (position, tensor) in tensors.enumerated() {
+                emberPrecondition(tensor.rank > 0, "cat: zero-dimensional tensor (at position \(position)) cannot be concatenated")
             }
-        }
-        var shape = first.shape
-        shape[axis] = joined.reduce(0) { $0 + $1.shape[axis] }
-        let result = Tensor(uninitializedShape: shape, dtype: dtype)
-        var starts: [Int] = []
-        var start = 0
-        for tensor in joined {
-            starts.append(start)
-            CopyKernel.copy(from: tensor, into: result.narrowedView(dim: axis, start: start, length: tensor.shape[axis]))
-            start += tensor.shape[axis]
-        }
-        if GraphRecorder.shouldRecord(joined) {
-            let lengths = joined.map { $0.shape[axis] }
-            let needs = joined.map(\.requiresGrad)
-            GraphRecorder.record("cat", inputs: joined, outputs: [result]) { context in
-                (0..<lengths.count).map { i in
-                    needs[i] ? context.gradOutput.narrow(dim: axis, start: starts[i], length: lengths[i]) : nil
+            let dtype = tensors.dropFirst().reduce(tensors[0].dtype) { DType.promote($0, $1.dtype) }
+            let joined = tensors.filter { !($0.rank == 1 && $0.shape[0] == 0) }
+            guard let first = joined.first else { return Tensor.zeros([0], dtype: dtype) }
+            let axis = first.normalizedDim(dim, op: "cat")
+            for tensor in joined.dropFirst() {
+                emberPrecondition(tensor.rank == first.rank,
+                             "cat: tensors must have the same number of dimensions; got \(first.shape) and \(tensor.shape)")
+                for d in 0..<first.rank where d != axis && tensor.shape[d] != first.shape[d] {
+                    emberFailure("cat: sizes of tensors must match except in dimension \(axis); got \(first.shape) and \(tensor.shape) at dimension \(d)")
                 }
             }
+            var shape = first.shape
+            shape[axis] = joined.reduce(0) { $0 + $1.shape[axis] }
+            let result = Tensor(uninitializedShape: shape, dtype: dtype)
+            var starts: [Int] = []
+            var start = 0
+            for tensor in joined {
+                starts.append(start)
+                CopyKernel.copy(from: tensor, into: result.narrowedView(dim: axis, start: start, length: tensor.shape[axis]))
+                start += tensor.shape[axis]
+            }
+            if GraphRecorder.shouldRecord(joined) {
+                let lengths = joined.map { $0.shape[axis] }
+                let needs = joined.map(\.requiresGrad)
+                GraphRecorder.record("cat", inputs: joined, outputs: [result]) { context in
+                    (0..<lengths.count).map { i in
+                        needs[i] ? context.gradOutput.narrow(dim: axis, start: starts[i], length: lengths[i]) : nil
+                    }
+                }
+            }
+            return result
         }
-        return result
     }
 
     /// Joins equally shaped tensors along a new dimension `dim`.

@@ -94,40 +94,42 @@ extension Tensor {
     /// `[batch..., n, k] · [batch..., k, m] -> [broadcast batch..., n, m]`, both operands of
     /// rank >= 2. The one matrix-product op with a backward rule.
     static func matrixProduct(_ a: Tensor, _ b: Tensor, op: String) -> Tensor {
-        assert(a.rank >= 2 && b.rank >= 2)
-        let n = a.shape[a.rank - 2], k = a.shape[a.rank - 1]
-        let kb = b.shape[b.rank - 2], m = b.shape[b.rank - 1]
-        emberPrecondition(k == kb, "\(op): shapes \(a.shape) and \(b.shape) cannot be multiplied (\(k) != \(kb))")
-        emberPrecondition(a.dtype == b.dtype,
-                     "\(op): expected both operands to have the same dtype, but got \(a.dtype) and \(b.dtype)")
-        emberPrecondition(a.dtype != .bool, "\(op): not implemented for bool tensors")
-        // Two plain matrices (the common case) skip the batch broadcast and its arrays.
-        let batchShape = a.rank == 2 && b.rank == 2 ? []
-            : Broadcast.shape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)), op: op)
-        let resultShape = batchShape.isEmpty ? [n, m] : batchShape + [n, m]
+        Tracing.record([a, b], { _ in .matmul }) {
+            assert(a.rank >= 2 && b.rank >= 2)
+            let n = a.shape[a.rank - 2], k = a.shape[a.rank - 1]
+            let kb = b.shape[b.rank - 2], m = b.shape[b.rank - 1]
+            emberPrecondition(k == kb, "\(op): shapes \(a.shape) and \(b.shape) cannot be multiplied (\(k) != \(kb))")
+            emberPrecondition(a.dtype == b.dtype,
+                         "\(op): expected both operands to have the same dtype, but got \(a.dtype) and \(b.dtype)")
+            emberPrecondition(a.dtype != .bool, "\(op): not implemented for bool tensors")
+            // Two plain matrices (the common case) skip the batch broadcast and its arrays.
+            let batchShape = a.rank == 2 && b.rank == 2 ? []
+                : Broadcast.shape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)), op: op)
+            let resultShape = batchShape.isEmpty ? [n, m] : batchShape + [n, m]
 
-        let result: Tensor
-        switch a.dtype {
-        case .float32, .float64:
-            result = Tensor(uninitializedShape: resultShape, dtype: a.dtype)
-            MatrixProductKernel.run(a, b, into: result, batchShape: batchShape)
-        case .float16, .bfloat16:
-            let product = withoutGrad { matrixProduct(a.to(.float32), b.to(.float32), op: op) }
-            result = withoutGrad { product.to(a.dtype) }
-        default:
-            result = Tensor(uninitializedShape: resultShape, dtype: a.dtype)
-            MatrixProductKernel.runIntegers(a, b, into: result, batchShape: batchShape)
-        }
-
-        if GraphRecorder.shouldRecord(a, b) {
-            let needsA = a.requiresGrad, needsB = b.requiresGrad
-            GraphRecorder.record(op, inputs: [a, b], outputs: [result], saved: [a, b]) { context in
-                let g = context.gradOutput
-                return [needsA ? Tensor.matrixProductGradientLeft(g, a, b) : nil,
-                        needsB ? Tensor.matrixProductGradientRight(g, a, b) : nil]
+            let result: Tensor
+            switch a.dtype {
+            case .float32, .float64:
+                result = Tensor(uninitializedShape: resultShape, dtype: a.dtype)
+                MatrixProductKernel.run(a, b, into: result, batchShape: batchShape)
+            case .float16, .bfloat16:
+                let product = withoutGrad { matrixProduct(a.to(.float32), b.to(.float32), op: op) }
+                result = withoutGrad { product.to(a.dtype) }
+            default:
+                result = Tensor(uninitializedShape: resultShape, dtype: a.dtype)
+                MatrixProductKernel.runIntegers(a, b, into: result, batchShape: batchShape)
             }
+
+            if GraphRecorder.shouldRecord(a, b) {
+                let needsA = a.requiresGrad, needsB = b.requiresGrad
+                GraphRecorder.record(op, inputs: [a, b], outputs: [result], saved: [a, b]) { context in
+                    let g = context.gradOutput
+                    return [needsA ? Tensor.matrixProductGradientLeft(g, a, b) : nil,
+                            needsB ? Tensor.matrixProductGradientRight(g, a, b) : nil]
+                }
+            }
+            return result
         }
-        return result
     }
 
     /// d(a·b)/da applied to `g`: `g · bᵀ`, with broadcast batch dimensions summed back.

@@ -149,15 +149,17 @@ extension Tensor {
     /// Reduces `dims` with `operation` (all dims when empty): the path every dim-list reduction
     /// method takes. Checks the dtype and the dims, then runs `reduce(_:axes:keepDim:)`.
     func reduce(_ operation: ReductionOperation, dims: [Int], keepDim: Bool) -> Tensor {
-        var input = self
-        switch operation.dtypeRule {
-        case .floatingPointOnly: requireFloatingPoint(operation.messageName)
-        case .integersToDefaultFloat where !dtype.isFloatingPoint: input = withoutGrad { self.to(DType.defaultFloat) }
-        default: break
+        Tracing.record([self], { _ in .reduce(operation.name, axes: self.reductionDims(dims, op: operation.messageName), keepDim: keepDim) }) {
+            var input = self
+            switch operation.dtypeRule {
+            case .floatingPointOnly: requireFloatingPoint(operation.messageName)
+            case .integersToDefaultFloat where !dtype.isFloatingPoint: input = withoutGrad { self.to(DType.defaultFloat) }
+            default: break
+            }
+            let axes = input.reductionDims(dims, op: operation.messageName)
+            if !operation.hasIdentity { input.checkNonEmpty(axes, op: operation.messageName, allElements: false) }
+            return input.reduce(operation, axes: axes, keepDim: keepDim)
         }
-        let axes = input.reductionDims(dims, op: operation.messageName)
-        if !operation.hasIdentity { input.checkNonEmpty(axes, op: operation.messageName, allElements: false) }
-        return input.reduce(operation, axes: axes, keepDim: keepDim)
     }
 
     /// Runs `operation` over normalised, sorted `axes` and records its backward rule. Callers

@@ -1,5 +1,5 @@
 /// One dimension's worth of a slicing expression, after the user's indices are resolved.
-enum SliceComponent: Sendable {
+public enum SliceComponent: Hashable, Sendable {
     /// Elements start, start+step, … below end (end is clamped to the size).
     case range(start: Int, end: Int, step: Int)
     /// A single index; removes the dimension.
@@ -127,6 +127,10 @@ extension Tensor {
     /// The primitive behind subscripts, narrow and select: a strided view of a sub-block.
     /// Its gradient places the incoming gradient into zeros of the input's shape.
     func sliced(_ components: [SliceComponent]) -> Tensor {
+        Tracing.record([self], { _ in .slice(components) }) { slicedUntraced(components) }
+    }
+
+    private func slicedUntraced(_ components: [SliceComponent]) -> Tensor {
         let result = view(as: slicedLayout(components))
         if GraphRecorder.shouldRecord(self) {
             let inputShape = shape, inputType = dtype
@@ -140,6 +144,12 @@ extension Tensor {
     /// Zeros of `shape` with `values` written into the slice `components` selects; the
     /// adjoint of `sliced`, and differentiable in `values` (its gradient is the slice again).
     static func embedding(_ values: Tensor, intoZerosOf shape: [Int], dtype: DType, at components: [SliceComponent]) -> Tensor {
+        Tracing.record([values], { _ in values.dtype == dtype ? .sliceScatter(shape: shape, components) : nil }) {
+            embeddingUntraced(values, intoZerosOf: shape, dtype: dtype, at: components)
+        }
+    }
+
+    private static func embeddingUntraced(_ values: Tensor, intoZerosOf shape: [Int], dtype: DType, at components: [SliceComponent]) -> Tensor {
         let result = Tensor.zeros(shape, dtype: dtype)
         let target = result.view(as: result.slicedLayout(components))
         CopyKernel.copy(from: values, into: target)

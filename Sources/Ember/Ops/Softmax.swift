@@ -17,31 +17,33 @@ extension Tensor {
     public func logSoftmax(dim: Int) -> Tensor { softmaxFamily(log: true, dim: dim) }
 
     private func softmaxFamily(log: Bool, dim: Int) -> Tensor {
-        let name = log ? "logSoftmax" : "softmax"
-        emberPrecondition(dtype.isFloatingPoint, "\(name): not implemented for '\(dtype)' tensors (shape \(shape)); convert with to(.float32) first")
-        let axes = reductionDims([dim], op: name)
-        let isHalf = dtype == .float16 || dtype == .bfloat16
-        let input = isHalf ? withoutGrad { self.to(.float32) } : self
-        let layout = ReductionLayout(input, axes: axes)
-        // The output is written in the source's memory order and viewed back in the input's order.
-        let stored = Tensor(uninitializedShape: layout.order.map { shape[$0] }, dtype: input.dtype)
-        if stored.count > 0 {
-            ReductionKernel.softmax(log: log, input.dtype, UnsafeRawPointer(layout.source.baseAddress), outer: layout.outer,
-                                    n: layout.n, inner: layout.inner, stored.baseAddress)
-        }
-        var inverse = [Int](repeating: 0, count: rank)
-        for (position, axis) in layout.order.enumerated() { inverse[axis] = position }
-        var result = stored.view(as: Layout(shape: shape, strides: inverse.map { stored.strides[$0] }, offset: 0))
-        if isHalf { result = withoutGrad { result.to(dtype) } }
-        if GraphRecorder.shouldRecord(self) {
-            GraphRecorder.record(name, inputs: [self], outputs: [result], savesOutputs: true) { context in
-                let g = context.gradOutput, y = context.output
-                if log {
-                    return [g - y.exp() * g.sum(dims: [dim], keepDim: true)]
-                }
-                return [y * (g - (g * y).sum(dims: [dim], keepDim: true))]
+        Tracing.record([self], { _ in .softmax(dim: self.normalizedDim(dim, op: log ? "logSoftmax" : "softmax"), log: log) }) {
+            let name = log ? "logSoftmax" : "softmax"
+            emberPrecondition(dtype.isFloatingPoint, "\(name): not implemented for '\(dtype)' tensors (shape \(shape)); convert with to(.float32) first")
+            let axes = reductionDims([dim], op: name)
+            let isHalf = dtype == .float16 || dtype == .bfloat16
+            let input = isHalf ? withoutGrad { self.to(.float32) } : self
+            let layout = ReductionLayout(input, axes: axes)
+            // The output is written in the source's memory order and viewed back in the input's order.
+            let stored = Tensor(uninitializedShape: layout.order.map { shape[$0] }, dtype: input.dtype)
+            if stored.count > 0 {
+                ReductionKernel.softmax(log: log, input.dtype, UnsafeRawPointer(layout.source.baseAddress), outer: layout.outer,
+                                        n: layout.n, inner: layout.inner, stored.baseAddress)
             }
+            var inverse = [Int](repeating: 0, count: rank)
+            for (position, axis) in layout.order.enumerated() { inverse[axis] = position }
+            var result = stored.view(as: Layout(shape: shape, strides: inverse.map { stored.strides[$0] }, offset: 0))
+            if isHalf { result = withoutGrad { result.to(dtype) } }
+            if GraphRecorder.shouldRecord(self) {
+                GraphRecorder.record(name, inputs: [self], outputs: [result], savesOutputs: true) { context in
+                    let g = context.gradOutput, y = context.output
+                    if log {
+                        return [g - y.exp() * g.sum(dims: [dim], keepDim: true)]
+                    }
+                    return [y * (g - (g * y).sum(dims: [dim], keepDim: true))]
+                }
+            }
+            return result
         }
-        return result
     }
 }

@@ -108,36 +108,38 @@ extension UnaryOperation {
 extension Tensor {
     /// Applies a unary operation (the path every unary method takes).
     func apply(_ operation: UnaryOperation, parameters: (Double, Double) = (0, 0)) -> Tensor {
-        var input = self
-        var resultType = dtype.computeType
-        if dtype.isIntegral && !operation.keepsIntegerType {
-            resultType = DType.defaultFloat
-        }
-        if dtype == .bool && operation.keepsIntegerType && operation.kernel != EMBER_SIGN && operation.kernel != EMBER_RELU {
-            emberFailure("\(operation.name): not implemented for 'Bool' tensors")
-        }
-        if input.dtype != resultType { input = withoutGrad { input.to(resultType) } }
-        input = withoutGrad { input.contiguous() }
-        var result = Tensor(uninitializedLike: input, dtype: resultType)
-        ElementwiseKernel.unary(operation.kernel, input, into: result, parameters: parameters)
-        if dtype == .float16 || dtype == .bfloat16 { result = withoutGrad { result.to(dtype) } }
+        Tracing.record([self], { _ in .unary(operation.name, p0: parameters.0, p1: parameters.1) }) {
+            var input = self
+            var resultType = dtype.computeType
+            if dtype.isIntegral && !operation.keepsIntegerType {
+                resultType = DType.defaultFloat
+            }
+            if dtype == .bool && operation.keepsIntegerType && operation.kernel != EMBER_SIGN && operation.kernel != EMBER_RELU {
+                emberFailure("\(operation.name): not implemented for 'Bool' tensors")
+            }
+            if input.dtype != resultType { input = withoutGrad { input.to(resultType) } }
+            input = withoutGrad { input.contiguous() }
+            var result = Tensor(uninitializedLike: input, dtype: resultType)
+            ElementwiseKernel.unary(operation.kernel, input, into: result, parameters: parameters)
+            if dtype == .float16 || dtype == .bfloat16 { result = withoutGrad { result.to(dtype) } }
 
-        if let derivative = operation.derivative, GraphRecorder.shouldRecord(self) {
-            let x = self
-            let savesInput = operation.saves == .input || operation.saves == .inputAndOutput
-            let savesOutput = operation.saves == .output || operation.saves == .inputAndOutput
-            GraphRecorder.record(operation.name, inputs: [x], outputs: [result],
-                                 saved: savesInput ? [x] : [], savesOutputs: savesOutput) { context in
-                [derivative(x, savesOutput ? context.output : x, context.gradOutput, parameters)]
+            if let derivative = operation.derivative, GraphRecorder.shouldRecord(self) {
+                let x = self
+                let savesInput = operation.saves == .input || operation.saves == .inputAndOutput
+                let savesOutput = operation.saves == .output || operation.saves == .inputAndOutput
+                GraphRecorder.record(operation.name, inputs: [x], outputs: [result],
+                                     saved: savesInput ? [x] : [], savesOutputs: savesOutput) { context in
+                    [derivative(x, savesOutput ? context.output : x, context.gradOutput, parameters)]
+                }
+            } else if operation.derivative == nil && GraphRecorder.shouldRecord(self) {
+                // Piecewise-constant functions: the gradient is zero, but the output stays in the graph.
+                let x = self
+                GraphRecorder.record(operation.name, inputs: [x], outputs: [result]) { context in
+                    [Tensor.zeros(context.gradOutput.shape, dtype: context.gradOutput.dtype)]
+                }
             }
-        } else if operation.derivative == nil && GraphRecorder.shouldRecord(self) {
-            // Piecewise-constant functions: the gradient is zero, but the output stays in the graph.
-            let x = self
-            GraphRecorder.record(operation.name, inputs: [x], outputs: [result]) { context in
-                [Tensor.zeros(context.gradOutput.shape, dtype: context.gradOutput.dtype)]
-            }
+            return result
         }
-        return result
     }
 
     /// Elementwise negation.

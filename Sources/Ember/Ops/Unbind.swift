@@ -24,6 +24,14 @@ extension Tensor {
         let axis = normalizedDim(dim, op: "split")
         emberPrecondition(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == shape[axis],
                           "split: split sizes must be non-negative and sum to the size of dimension \(axis) (\(shape[axis])), but got sizes \(sizes)")
+        if Tracing.isActive && Tracing.recordingContext != nil {
+            // Traced as one slice per piece; each records its own backward rule.
+            var start = 0
+            return sizes.map { size in
+                defer { start += size }
+                return removingDim ? select(dim: axis, index: start) : narrow(dim: axis, start: start, length: size)
+            }
+        }
         var pieces: [Tensor] = []
         pieces.reserveCapacity(sizes.count)
         var start = 0

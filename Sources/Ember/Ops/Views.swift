@@ -59,15 +59,17 @@ extension Tensor {
     ///
     ///     Tensor.arange(6).reshaped([2, -1])   // shape [2, 3]
     public func reshaped(_ shape: [Int]) -> Tensor {
-        let newShape = inferShape(shape, op: "reshape")
-        if newShape == self.shape { return self }
-        if let strides = viewStrides(for: newShape) {
-            let input = self.shape
-            return recordView("reshape", view(as: Layout(shape: newShape, strides: strides, offset: layout.offset))) {
-                $0.reshaped(input)
+        Tracing.record([self], { .reshape($0.shape) }) {
+            let newShape = inferShape(shape, op: "reshape")
+            if newShape == self.shape { return self }
+            if let strides = viewStrides(for: newShape) {
+                let input = self.shape
+                return recordView("reshape", view(as: Layout(shape: newShape, strides: strides, offset: layout.offset))) {
+                    $0.reshaped(input)
+                }
             }
+            return contiguous().reshaped(newShape)
         }
-        return contiguous().reshaped(newShape)
     }
 
     /// Shorthand for `reshaped([...])`.
@@ -75,12 +77,14 @@ extension Tensor {
 
     /// A view with a new shape; stops if the layout cannot be viewed that way (use `reshaped`).
     public func view(_ shape: [Int]) -> Tensor {
-        let newShape = inferShape(shape, op: "view")
-        guard let strides = viewStrides(for: newShape) else {
-            emberFailure("view: view size is not compatible with input tensor's size and stride (shape \(self.shape), strides \(self.strides), requested \(shape)); at least one dimension spans across two contiguous subspaces. Use reshaped(_:) instead.")
+        Tracing.record([self], { .reshape($0.shape) }) {
+            let newShape = inferShape(shape, op: "view")
+            guard let strides = viewStrides(for: newShape) else {
+                emberFailure("view: view size is not compatible with input tensor's size and stride (shape \(self.shape), strides \(self.strides), requested \(shape)); at least one dimension spans across two contiguous subspaces. Use reshaped(_:) instead.")
+            }
+            let input = self.shape
+            return recordView("view", view(as: Layout(shape: newShape, strides: strides, offset: layout.offset))) { $0.reshaped(input) }
         }
-        let input = self.shape
-        return recordView("view", view(as: Layout(shape: newShape, strides: strides, offset: layout.offset))) { $0.reshaped(input) }
     }
 
     /// Flattens dimensions `startDim...endDim` into one.
@@ -98,13 +102,15 @@ extension Tensor {
     ///
     ///     x.permuted([0, 2, 1])
     public func permuted(_ dims: [Int]) -> Tensor {
-        emberPrecondition(dims.count == rank, "permute: number of dims don't match in permute (got \(dims.count) for a tensor of rank \(rank))")
-        let order = dims.map { normalizedDim($0, op: "permute") }
-        emberPrecondition(Set(order).count == rank, "permute: repeated dim in \(dims)")
-        let result = view(as: Layout(shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: layout.offset))
-        var inverse = [Int](repeating: 0, count: rank)
-        for (i, d) in order.enumerated() { inverse[d] = i }
-        return recordView("permute", result) { $0.permuted(inverse) }
+        Tracing.record([self], { _ in .permute(dims.map { self.normalizedDim($0, op: "permute") }) }) {
+            emberPrecondition(dims.count == rank, "permute: number of dims don't match in permute (got \(dims.count) for a tensor of rank \(rank))")
+            let order = dims.map { normalizedDim($0, op: "permute") }
+            emberPrecondition(Set(order).count == rank, "permute: repeated dim in \(dims)")
+            let result = view(as: Layout(shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: layout.offset))
+            var inverse = [Int](repeating: 0, count: rank)
+            for (i, d) in order.enumerated() { inverse[d] = i }
+            return recordView("permute", result) { $0.permuted(inverse) }
+        }
     }
 
     /// Shorthand for `permuted([...])`.
@@ -126,28 +132,32 @@ extension Tensor {
 
     /// Inserts a dimension of size one at `dim`.
     public func unsqueezed(_ dim: Int) -> Tensor {
-        let d = normalizedDim(dim, op: "unsqueeze", rank: rank + 1)
-        var newShape = shape, newStrides = strides
-        let stride = d < rank ? shape[d] * strides[d] : 1
-        newShape.insert(1, at: d)
-        newStrides.insert(stride, at: d)
-        let input = shape
-        return recordView("unsqueeze", view(as: Layout(shape: newShape, strides: newStrides, offset: layout.offset))) { $0.reshaped(input) }
+        Tracing.record([self], { .reshape($0.shape) }) {
+            let d = normalizedDim(dim, op: "unsqueeze", rank: rank + 1)
+            var newShape = shape, newStrides = strides
+            let stride = d < rank ? shape[d] * strides[d] : 1
+            newShape.insert(1, at: d)
+            newStrides.insert(stride, at: d)
+            let input = shape
+            return recordView("unsqueeze", view(as: Layout(shape: newShape, strides: newStrides, offset: layout.offset))) { $0.reshaped(input) }
+        }
     }
 
     /// Removes dimensions of size one (all of them, or only `dim`).
     public func squeezed(_ dim: Int? = nil) -> Tensor {
-        var keep = Array(0..<rank)
-        if let dim {
-            let d = normalizedDim(dim, op: "squeeze")
-            if shape[d] != 1 { return self }
-            keep.remove(at: d)
-        } else {
-            keep = keep.filter { shape[$0] != 1 }
+        Tracing.record([self], { .reshape($0.shape) }) {
+            var keep = Array(0..<rank)
+            if let dim {
+                let d = normalizedDim(dim, op: "squeeze")
+                if shape[d] != 1 { return self }
+                keep.remove(at: d)
+            } else {
+                keep = keep.filter { shape[$0] != 1 }
+            }
+            let input = shape
+            let result = view(as: Layout(shape: keep.map { shape[$0] }, strides: keep.map { strides[$0] }, offset: layout.offset))
+            return recordView("squeeze", result) { $0.reshaped(input) }
         }
-        let input = shape
-        let result = view(as: Layout(shape: keep.map { shape[$0] }, strides: keep.map { strides[$0] }, offset: layout.offset))
-        return recordView("squeeze", result) { $0.reshaped(input) }
     }
 
     /// Broadcasts to `shape` without copying (size-1 dimensions repeat with stride 0);
@@ -155,18 +165,20 @@ extension Tensor {
     ///
     ///     Tensor([1, 2, 3] as [Float]).expanded(to: [4, 3])
     public func expanded(to shape: [Int]) -> Tensor {
-        emberPrecondition(shape.count >= rank, "expand: the number of sizes provided (\(shape.count)) must be greater or equal to the number of dimensions in the tensor (\(rank))")
-        let pad = shape.count - rank
-        var target = shape
-        for i in 0..<rank where target[i + pad] == -1 { target[i + pad] = self.shape[i] }
-        for i in 0..<rank {
-            emberPrecondition(self.shape[i] == target[i + pad] || self.shape[i] == 1,
-                         "expand: the expanded size of the tensor (\(target[i + pad])) must match the existing size (\(self.shape[i])) at non-singleton dimension \(i + pad). Target sizes: \(shape). Tensor sizes: \(self.shape)")
+        Tracing.record([self], { .expand($0.shape) }) {
+            emberPrecondition(shape.count >= rank, "expand: the number of sizes provided (\(shape.count)) must be greater or equal to the number of dimensions in the tensor (\(rank))")
+            let pad = shape.count - rank
+            var target = shape
+            for i in 0..<rank where target[i + pad] == -1 { target[i + pad] = self.shape[i] }
+            for i in 0..<rank {
+                emberPrecondition(self.shape[i] == target[i + pad] || self.shape[i] == 1,
+                             "expand: the expanded size of the tensor (\(target[i + pad])) must match the existing size (\(self.shape[i])) at non-singleton dimension \(i + pad). Target sizes: \(shape). Tensor sizes: \(self.shape)")
+            }
+            if target == self.shape { return self }
+            let strides = Broadcast.strides(of: layout, to: target)
+            let input = self.shape
+            return recordView("expand", view(as: Layout(shape: target, strides: strides, offset: layout.offset))) { $0.sumToShape(input) }
         }
-        if target == self.shape { return self }
-        let strides = Broadcast.strides(of: layout, to: target)
-        let input = self.shape
-        return recordView("expand", view(as: Layout(shape: target, strides: strides, offset: layout.offset))) { $0.sumToShape(input) }
     }
 
     /// Broadcasts to the shape of `other`.

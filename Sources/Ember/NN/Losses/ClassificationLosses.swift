@@ -153,7 +153,10 @@ struct ClassIndexTerms {
         let counted = indices .!= Int64(ignoreIndex)
         self.counted = counted
         let safeIndices = Tensor.where(counted, indices, Tensor(Int64(0)))
-        let outOfRange = withNoGrad { ((safeIndices .< Int64(0)) | (safeIndices .>= Int64(classCount))).any().item(as: Bool.self) }
+        // A check that stops the program, not a branch of the computation: a trace may read it.
+        let outOfRange = Tracing.exemptingValueReads {
+            withNoGrad { ((safeIndices .< Int64(0)) | (safeIndices .>= Int64(classCount))).any().item(as: Bool.self) }
+        }
         if outOfRange {
             let bad = withNoGrad { Tensor.where(counted, indices, Tensor(Int64(0))).scalars(as: Int.self) }
                 .first { $0 < 0 || $0 >= classCount } ?? -1

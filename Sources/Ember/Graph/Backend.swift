@@ -1,0 +1,162 @@
+import CEmberKernels
+import EmberKernels
+
+/// Where a graph's primitives run. The CPU backend runs each primitive with Ember's kernels;
+/// an accelerator backend conforms to the same protocol and receives the same primitives,
+/// fused groups included.
+///
+///     let f = compile({ (x: Tensor) in x.exp() }, backend: CPUBackend())
+public protocol Backend: Sendable {
+    /// A short name for listings and errors ("cpu").
+    var name: String { get }
+    /// Runs one primitive on its inputs. `output`, when given, is a planned buffer of the
+    /// node's shape and dtype that the result may be written into; a backend that cannot
+    /// write there returns a tensor of its own.
+    func run(_ primitive: Primitive, inputs: [Tensor], output: Tensor?) -> Tensor
+    /// Runs a fused group of pointwise nodes in one pass over memory, writing each of the
+    /// group's outputs into `outputs` (contiguous, shaped like the group).
+    func runFused(_ program: FusedProgram, inputs: [Tensor], outputs: [Tensor])
+}
+
+/// The CPU backend: each primitive calls the eager op that records it (with grad mode off and
+/// tracing suppressed), and the ops with planned buffers (matmul, layer norm, softmax over
+/// the last dim, fused groups) write straight into them.
+public struct CPUBackend: Backend {
+    public init() {}
+    public var name: String { "cpu" }
+
+    public func run(_ primitive: Primitive, inputs: [Tensor], output: Tensor?) -> Tensor {
+        switch primitive {
+        case .unary(let name, let p0, let p1):
+            return inputs[0].apply(CPUBackend.unary(name), parameters: (p0, p1))
+        case .binary(let name):
+            return inputs[0].apply(CPUBackend.binary(name), inputs[1])
+        case .compare(let comparison):
+            return inputs[0].compare(comparison.kernel, inputs[1], name: comparison.rawValue)
+        case .logical(let name):
+            guard let kernel = CPUBackend.logicalKernels[name] else { emberFailure("graph: unknown logical operation '\(name)'") }
+            return inputs[0].logical(kernel, inputs[1], name: name)
+        case .select:
+            return Tensor.where(inputs[0], inputs[1], inputs[2])
+        case .reduce(let name, let axes, let keepDim):
+            return inputs[0].reduce(CPUBackend.reduction(name), dims: axes, keepDim: keepDim)
+        case .cast(let dtype): return inputs[0].to(dtype)
+        case .copy: return inputs[0].contiguousCopy()
+        case .reshape(let shape): return inputs[0].reshaped(shape)
+        case .permute(let dims): return inputs[0].permuted(dims)
+        case .expand(let shape): return inputs[0].expanded(to: shape)
+        case .slice(let components): return inputs[0].sliced(components)
+        case .sliceScatter(let shape, let components):
+            return Tensor.embedding(inputs[0], intoZerosOf: shape, dtype: inputs[0].dtype, at: components)
+        case .matmul:
+            if let output, inputs[0].rank == 2, inputs[1].rank == 2, inputs[0].dtype == output.dtype,
+               output.dtype == .float32 || output.dtype == .float64 {
+                MatrixProductKernel.run(inputs[0], inputs[1], into: output, batchShape: [])
+                return output
+            }
+            return Tensor.matrixProduct(inputs[0], inputs[1], op: "matmul")
+        case .softmax(let dim, let log):
+            return log ? inputs[0].logSoftmax(dim: dim) : inputs[0].softmax(dim: dim)
+        case .layerNorm(let rank, let eps, let hasWeight, let hasBias):
+            let x = inputs[0]
+            let weight = hasWeight ? inputs[1] : nil
+            let bias = hasBias ? inputs[hasWeight ? 2 : 1] : nil
+            if let result = LayerNormKernel.run(x, normalizedRank: rank, weight: weight, bias: bias, eps: eps, into: output) {
+                return result
+            }
+            return Functional.layerNorm(x, normalizedShape: Array(x.shape.suffix(rank)), weight: weight, bias: bias, eps: eps)
+        case .concatenate(let dim): return Tensor.cat(inputs, dim: dim)
+        case .gather(let dim): return inputs[0].gather(dim: dim, index: inputs[1])
+        case .scatter(let dim, let accumulate):
+            return accumulate ? inputs[0].scatterAdd(dim: dim, index: inputs[1], source: inputs[2])
+                : inputs[0].scatter(dim: dim, index: inputs[1], source: inputs[2])
+        case .conv2d(let geometry):
+            return Tensor.convolution2d(inputs[0], inputs[1], inputs.count > 2 ? inputs[2] : nil, geometry: geometry)
+        case .conv2dInputGradient(let geometry):
+            return Tensor.convolution2dInputGradient(inputs[0], inputs[1], geometry: geometry)
+        case .conv2dWeightGradient(let geometry):
+            return Tensor.convolution2dWeightGradient(inputs[0], inputs[1], geometry: geometry)
+        }
+    }
+
+    public func runFused(_ program: FusedProgram, inputs: [Tensor], outputs: [Tensor]) {
+        FusedKernel.run(program, inputs: inputs, outputs: outputs)
+    }
+
+    // Op tables by name: the graph stores names so that a saved graph stays readable.
+    private static let unaryByName = Dictionary(uniqueKeysWithValues: UnaryOperation.all.map { ($0.name, $0) })
+    private static let binaryByName = Dictionary(uniqueKeysWithValues: BinaryOperation.all.map { ($0.name, $0) })
+    private static let reductionByName = Dictionary(uniqueKeysWithValues: ReductionOperation.all.map { ($0.name, $0) })
+
+    static func unary(_ name: String) -> UnaryOperation {
+        guard let operation = unaryByName[name] else { emberFailure("graph: unknown unary operation '\(name)'") }
+        return operation
+    }
+    static func binary(_ name: String) -> BinaryOperation {
+        guard let operation = binaryByName[name] else { emberFailure("graph: unknown binary operation '\(name)'") }
+        return operation
+    }
+    static func reduction(_ name: String) -> ReductionOperation {
+        guard let operation = reductionByName[name] else { emberFailure("graph: unknown reduction '\(name)'") }
+        return operation
+    }
+    static let logicalKernels: [String: ember_binary_op] = [
+        "logicalAnd": EMBER_LOGICAL_AND, "logicalOr": EMBER_LOGICAL_OR, "logicalXor": EMBER_LOGICAL_XOR,
+    ]
+
+    static func isKnown(_ primitive: Primitive) -> Bool {
+        switch primitive {
+        case .logical(let name): return logicalKernels[name] != nil
+        case .unary(let name, _, _): return unaryByName[name] != nil
+        case .binary(let name): return binaryByName[name] != nil
+        case .reduce(let name, _, _): return reductionByName[name] != nil
+        default: return true
+        }
+    }
+}
+
+extension Primitive.Comparison {
+    var kernel: ember_compare_op {
+        switch self {
+        case .eq: return EMBER_EQ
+        case .ne: return EMBER_NE
+        case .lt: return EMBER_LT
+        case .le: return EMBER_LE
+        case .gt: return EMBER_GT
+        case .ge: return EMBER_GE
+        }
+    }
+}
+
+/// Layer normalisation over the last dims of a contiguous float tensor in one kernel call per
+/// block of rows (threaded), the compiled form of `Functional.layerNorm`.
+enum LayerNormKernel {
+    /// nil when the operands do not suit the kernel (the caller runs the composition).
+    static func run(_ x: Tensor, normalizedRank: Int, weight: Tensor?, bias: Tensor?, eps: Double, into planned: Tensor?) -> Tensor? {
+        let dtype = x.dtype
+        guard dtype == .float32 || dtype == .float64, x.isContiguous,
+              weight.map({ $0.dtype == dtype && $0.isContiguous }) ?? true,
+              bias.map({ $0.dtype == dtype && $0.isContiguous }) ?? true else { return nil }
+        let n = x.shape.suffix(normalizedRank).reduce(1, *)
+        guard n > 0 else { return nil }
+        let rows = x.count / n
+        let output = planned ?? Tensor(uninitializedShape: x.shape, dtype: dtype)
+        let input = x.baseAddress, result = output.baseAddress
+        let weightPointer = weight.map { UnsafeRawPointer($0.baseAddress) }
+        let biasPointer = bias.map { UnsafeRawPointer($0.baseAddress) }
+        let grain = Swift.max(1, 16384 / n)
+        ParallelLoop.run(count: rows, grain: grain) { range in
+            let count = Int64(range.count), first = range.lowerBound * n
+            if dtype == .float32 {
+                ember_layer_norm_f32(input.assumingMemoryBound(to: Float.self) + first, result.assumingMemoryBound(to: Float.self) + first,
+                                     count, Int64(n), weightPointer?.assumingMemoryBound(to: Float.self),
+                                     biasPointer?.assumingMemoryBound(to: Float.self), eps)
+            } else {
+                ember_layer_norm_f64(input.assumingMemoryBound(to: Double.self) + first, result.assumingMemoryBound(to: Double.self) + first,
+                                     count, Int64(n), weightPointer?.assumingMemoryBound(to: Double.self),
+                                     biasPointer?.assumingMemoryBound(to: Double.self), eps)
+            }
+        }
+        return output
+    }
+}

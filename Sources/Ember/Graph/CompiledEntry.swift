@@ -1,0 +1,70 @@
+/// One traced signature of a compiled function: the forward plan and, when gradients are
+/// wanted, the backward plan, tied together by one autograd node per call.
+final class CompiledEntry: @unchecked Sendable {
+    /// The forward graph as traced (before the passes), for inspection.
+    let traced: Graph
+    let forward: ExecutionPlan
+    let backward: ExecutionPlan?
+    /// How many of the forward plan's outputs are the function's; the rest are saved for backward.
+    let outputCount: Int
+    /// The inputs and captured tensors gradients flow to, in the backward graph's output order.
+    let leaves: [Graph.Source]
+    /// Which outputs carry gradients (the backward graph's first arguments, in order).
+    let differentiableOutputs: [Int]
+    /// For each leaf, whether the backward graph computes a gradient (false: unused).
+    let gradientPresent: [Bool]
+    /// Captured tensors and their `requiresGrad` at trace time: a change means a retrace.
+    let captured: [(Tensor, Bool)]
+
+    init(traced: Graph, forward: Graph, backward: Graph?, outputCount: Int, backend: any Backend,
+         leaves: [Graph.Source], differentiableOutputs: [Int], gradientPresent: [Bool], captured: [(Tensor, Bool)]) {
+        self.traced = traced
+        self.forward = ExecutionPlan(graph: forward, backend: backend)
+        self.backward = backward.map { ExecutionPlan(graph: $0, backend: backend) }
+        self.outputCount = outputCount
+        self.leaves = leaves
+        self.differentiableOutputs = differentiableOutputs
+        self.gradientPresent = gradientPresent
+        self.captured = captured
+    }
+
+    /// True while every captured tensor's `requiresGrad` is what it was when traced.
+    func guardsHold() -> Bool {
+        for (tensor, requiresGrad) in captured where tensor.requiresGrad != requiresGrad { return false }
+        return true
+    }
+
+    func run(_ inputs: [Tensor]) -> [Tensor] {
+        let results = forward.run(inputs)
+        var outputs = Array(results[..<outputCount])
+        guard let backward, isGradEnabled else { return outputs }
+        let saved = Array(results[outputCount...])
+        let leafTensors: [Tensor] = leaves.map { source in
+            switch source {
+            case .input(let position): return inputs[position]
+            case .captured(let tensor), .constant(let tensor): return tensor
+            case .node: emberFailure("compile: a gradient leaf is a node")
+            }
+        }
+        // An output that is an argument or captured tensor itself gets a copy, so that the
+        // node's history never lands on a leaf.
+        for index in differentiableOutputs where inputs.contains(where: { $0 === outputs[index] }) || leafTensors.contains(where: { $0 === outputs[index] }) {
+            outputs[index] = withoutGrad { outputs[index].clone() }
+        }
+        let present = gradientPresent, forward = self.forward, outputCount = self.outputCount
+        GraphRecorder.record("compiled", inputs: leafTensors, outputs: differentiableOutputs.map { outputs[$0] }) { context in
+            let gradients: [Tensor]
+            if isGradEnabled {
+                // createGraph: both graphs run op by op, recording history, so the saved values
+                // (recomputed) and the gradients connect back to the leaves.
+                let replayed = Array(forward.interpret(inputs)[outputCount...])
+                gradients = backward.interpret(context.gradOutputs + replayed + inputs)
+            } else {
+                gradients = backward.run(context.gradOutputs + saved + inputs)
+            }
+            var next = gradients.makeIterator()
+            return present.map { $0 ? next.next() : nil }
+        }
+        return outputs
+    }
+}
