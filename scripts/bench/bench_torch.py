@@ -7,7 +7,25 @@ least --repeats timed calls and at least --min-time seconds, median per operatio
     $TORCH_PYTHON scripts/bench/bench_torch.py [--filter matmul,add] [--threads 1,2]
 
 To add a workload, register a function under the same name as Ember's (see WORKLOADS):
-it builds the inputs and returns the closure to time.
+it builds the inputs and returns the closure to time, or None to skip the workload (the
+reason goes to stderr).
+
+Group "compile" pairs each workload with a torch.compile (default Inductor backend) twin
+named `<name>_compiled`, compiled and warmed up (3 calls) inside prepare, so the timed
+closure never includes compilation; if torch.compile fails on the machine, the twin is
+skipped. All float32, seeded with torch.manual_seed(0), inference under torch.no_grad()
+with modules in eval():
+
+    pointwise_chain_4M[_compiled]             8 pointwise ops (mul, add, tanh, mul, sub,
+                                              sigmoid, mul, add) on 4M elements
+    layernorm_residual_64x128x768[_compiled]  layer_norm(x + r), [64, 128, 768], affine
+    gelu_mlp_block_b256_768[_compiled]        x + fc2(gelu(fc1(x))), 768 -> 3072 -> 768,
+                                              exact (erf) GELU, batch 256
+    encoder_layer_fwd_16x64x256[_compiled]    TransformerEncoderLayer d=256, 4 heads, ff
+                                              1024, dropout 0, batch 16, seq 64, forward
+    mlp_infer_b64[_compiled]                  Linear(784, 256), ReLU, Linear(256, 10),
+                                              batch 64, forward
+    mlp_train_step_compiled                   mlp_train_step with forward + loss compiled
 """
 import argparse
 import json
@@ -237,8 +255,156 @@ def _transformer_encoder():
     return body
 
 
+# --- torch.compile: each workload eager and compiled (Inductor), in group "compile" ---
+
+
+def _inference(fn, args):
+    """The closure to time: fn(*args) under torch.no_grad()."""
+    def body():
+        with torch.no_grad():
+            return fn(*args)
+    return body
+
+
+def _compile_and_warm_up(body):
+    """Calls body 3 times so that compilation happens here, not in the timed calls; None if it fails."""
+    try:
+        for _ in range(3):
+            body()
+    except Exception as error:  # no C++ compiler, unsupported platform, ...
+        print(f"torch.compile failed: {type(error).__name__}: {str(error).strip()[:500]}",
+              file=sys.stderr, flush=True)
+        return None
+    return body
+
+
+def _compiled(fn, args):
+    # A fresh compile for each thread count: Inductor bakes the thread count into its C++ kernels.
+    torch.compiler.reset()
+    return _compile_and_warm_up(_inference(torch.compile(fn), args))
+
+
+def compile_pair(name, flop=None, note="", compiled_note=""):
+    """Registers `name` (eager) and `name`_compiled (torch.compile, default Inductor backend), both in
+    group "compile", from one builder that returns (fn, args); both time fn(*args) under no_grad."""
+    def register(build):
+        workload(name, "compile", flop=flop, note=note + "; eager")(lambda: _inference(*build()))
+        workload(f"{name}_compiled", "compile", flop=flop,
+                 note=note + "; torch.compile (Inductor), compiled and warmed up before timing" + compiled_note)(
+                     lambda: _compiled(*build()))
+        return build
+    return register
+
+
+POINTWISE = 4 * 1024 * 1024
+
+
+@compile_pair("pointwise_chain_4M", flop=8.0 * POINTWISE,
+              note="8 pointwise ops on 4M float32: y = sigmoid(tanh(x*1.5 + 0.5)*x - 0.25)*2 + x")
+def _pointwise_chain():
+    torch.manual_seed(0)
+    x = torch.randn(POINTWISE)
+
+    def chain(x):
+        y = x * 1.5
+        y = y + 0.5
+        y = torch.tanh(y)
+        y = y * x
+        y = y - 0.25
+        y = torch.sigmoid(y)
+        y = y * 2
+        y = y + x
+        return y
+    return chain, (x,)
+
+
+@compile_pair("layernorm_residual_64x128x768",
+              note="layer_norm(x + r), x, r [64, 128, 768] float32, LayerNorm(768, eps 1e-5), normal weight and bias")
+def _layernorm_residual():
+    torch.manual_seed(0)
+    x, r = torch.randn(64, 128, 768), torch.randn(64, 128, 768)
+    norm = torch.nn.LayerNorm(768, eps=1e-5)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    norm.eval()
+
+    def residual_norm(x, r):
+        return norm(x + r)
+    return residual_norm, (x, r)
+
+
+@compile_pair("gelu_mlp_block_b256_768", flop=2 * 2.0 * 256 * 768 * 3072,
+              note="x + fc2(gelu(fc1(x))), Linear 768->3072->768, exact (erf) GELU, x [256, 768] float32, inference")
+def _gelu_mlp_block():
+    torch.manual_seed(0)
+    x = torch.randn(256, 768)
+    fc1, fc2 = torch.nn.Linear(768, 3072).eval(), torch.nn.Linear(3072, 768).eval()
+
+    def block(x):
+        return x + fc2(torch.nn.functional.gelu(fc1(x)))
+    return block, (x,)
+
+
+@compile_pair("encoder_layer_fwd_16x64x256",
+              note="TransformerEncoderLayer d=256, 4 heads, ff 1024, dropout 0, batch_first, x [16, 64, 256] float32, "
+                   "eval + no_grad forward, which takes PyTorch's fused fast path (torch._transformer_encoder_layer_fwd)",
+              compiled_note=" (Dynamo captures that same fused op, so Inductor runs it as one extern kernel)")
+def _encoder_layer():
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(256, 4, dim_feedforward=1024, dropout=0.0, batch_first=True).eval()
+    x = torch.randn(16, 64, 256)
+    return layer, (x,)
+
+
+@compile_pair("mlp_infer_b64", flop=2.0 * 64 * (784 * 256 + 256 * 10),
+              note="MLP Linear(784, 256), ReLU, Linear(256, 10), x [64, 784] float32, inference forward")
+def _mlp_infer():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10)).eval()
+    x = torch.randn(64, 784)
+    return model, (x,)
+
+
+MLP_STEP_COMPILED = "mlp_train_step_compiled"
+
+
+@workload(MLP_STEP_COMPILED, "compile",
+          note="mlp_train_step (MLP 784-256-10, batch 64, cross-entropy, SGD momentum 0.9, one step) with "
+               "forward + loss torch.compile'd (Inductor, backward through the compiled graph)")
+def _mlp_step_compiled():
+    torch.compiler.reset()
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, targets = torch.randn(64, 784), torch.randint(0, 10, (64,))
+
+    @torch.compile
+    def step_loss(x, targets):
+        return torch.nn.functional.cross_entropy(model(x), targets)
+
+    def make_body(step):
+        def body():
+            optimizer.zero_grad()
+            step_loss(x, targets).backward()
+            step()
+        return body
+
+    entry = next(e for e in WORKLOADS if e["name"] == MLP_STEP_COMPILED)
+    entry["note"] = entry["note"].split("; optimizer.step")[0]
+    if _compile_and_warm_up(make_body(optimizer.step)) is None:  # the compiled forward + loss
+        return None
+    body = _compile_and_warm_up(make_body(torch.compile(optimizer.step)))
+    if body is None:
+        print(f"{MLP_STEP_COMPILED}: using an eager optimizer.step", file=sys.stderr, flush=True)
+        entry["note"] += "; optimizer.step eager (compiling it failed here)"
+        return make_body(optimizer.step)
+    entry["note"] += "; optimizer.step torch.compile'd too"
+    return body
+
 def measure(entry, repeats, min_time, warmup):
     body = entry["prepare"]()
+    if body is None:
+        return None
     for _ in range(warmup):
         body()
     samples = []
@@ -270,9 +436,15 @@ def main():
         best = None
         for threads in thread_counts:
             torch.set_num_threads(threads)
-            median, fastest, repeats = measure(entry, args.repeats, args.min_time, args.warmup)
+            result = measure(entry, args.repeats, args.min_time, args.warmup)
+            if result is None:
+                continue
+            median, fastest, repeats = result
             if best is None or median < best[0]:
                 best = (median, fastest, repeats, threads)
+        if best is None:
+            print(f"skipped {entry['name']}", file=sys.stderr, flush=True)
+            continue
         median, fastest, repeats, threads = best
         print(json.dumps({"impl": "torch", "name": entry["name"], "group": entry["group"],
                           "seconds": median, "min_seconds": fastest, "repeats": repeats,

@@ -27,7 +27,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// (a statistic: `compile`'s benchmarks print it per call; increments from several
     /// threads at once may be lost).
     public static var allocationCount: Int { allocations }
-    nonisolated(unsafe) static var allocations = 0
+    @exclusivity(unchecked) nonisolated(unsafe) static var allocations = 0
 
     /// Allocates uninitialised storage for `byteCount` bytes from the caching allocator.
     init(byteCount: Int) {

@@ -131,6 +131,30 @@ extension Primitive.Comparison {
 /// Layer normalisation over the last dims of a contiguous float tensor in one kernel call per
 /// block of rows (threaded), the compiled form of `Functional.layerNorm`.
 enum LayerNormKernel {
+    /// A layer norm over the last dim of a fused program's output, which is computed a tile
+    /// of rows at a time and normalised while it is in L1 (see `FusedKernel.runRows`).
+    static func runFused(_ program: FusedProgram, inputs: [Tensor], primitive: Primitive, affine: [Tensor], into output: Tensor) {
+        guard case .layerNorm(_, let eps, let hasWeight, let hasBias) = primitive else { emberFailure("fused layer norm: not a layer norm") }
+        let n = program.shape.last ?? 1
+        let weight = hasWeight ? affine[0].contiguous() : nil
+        let bias = hasBias ? affine[hasWeight ? 1 : 0].contiguous() : nil
+        let weightPointer = weight.map { UnsafeRawPointer($0.baseAddress) }
+        let biasPointer = bias.map { UnsafeRawPointer($0.baseAddress) }
+        let result = output.baseAddress
+        let isFloat = program.dtype == .float32
+        FusedKernel.runRows(program, inputs: inputs, rowLength: n) { tile, start, length in
+            if isFloat {
+                ember_layer_norm_f32(tile.assumingMemoryBound(to: Float.self), (result + start * 4).assumingMemoryBound(to: Float.self),
+                                     Int64(length / n), Int64(n), weightPointer?.assumingMemoryBound(to: Float.self),
+                                     biasPointer?.assumingMemoryBound(to: Float.self), eps)
+            } else {
+                ember_layer_norm_f64(tile.assumingMemoryBound(to: Double.self), (result + start * 8).assumingMemoryBound(to: Double.self),
+                                     Int64(length / n), Int64(n), weightPointer?.assumingMemoryBound(to: Double.self),
+                                     biasPointer?.assumingMemoryBound(to: Double.self), eps)
+            }
+        }
+    }
+
     /// nil when the operands do not suit the kernel (the caller runs the composition).
     static func run(_ x: Tensor, normalizedRank: Int, weight: Tensor?, bias: Tensor?, eps: Double, into planned: Tensor?) -> Tensor? {
         let dtype = x.dtype

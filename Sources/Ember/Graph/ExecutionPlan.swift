@@ -12,6 +12,9 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
     enum Unit {
         case node(Int)
         case fused(FusedProgram, inputs: [Int], outputs: [Int], nodes: [Int])
+        /// A layer norm (node index) whose input is the only output of a fused group, computed
+        /// a tile of rows at a time right before the normalisation reads it.
+        case fusedLayerNorm(FusedProgram, inputs: [Int], node: Int)
     }
 
     let graph: Graph
@@ -36,14 +39,20 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             for node in members { graph.nodes[node].fusionGroup = groupIndex }
         }
         self.graph = graph
-        let units = ExecutionPlan.schedule(graph, groups: groups)
+        let units = ExecutionPlan.fusingPrologues(ExecutionPlan.schedule(graph, groups: groups), graph)
         self.units = units
         let (offsets, bytes) = planMemory ? ExecutionPlan.planArena(graph, units: units) : ([:], 0)
         arenaOffsets = offsets
         arenaBytes = bytes
         releases = ExecutionPlan.releasePoints(graph, units: units)
         var converted: [Int: Tensor] = [:]
-        for case .fused(let program, let inputs, _, _) in units {
+        for unit in units {
+            let program: FusedProgram, inputs: [Int]
+            switch unit {
+            case .fused(let p, let i, _, _): (program, inputs) = (p, i)
+            case .fusedLayerNorm(let p, let i, _): (program, inputs) = (p, i)
+            case .node: continue
+            }
             for (value, dtype) in zip(inputs, program.inputTypes) {
                 if case .constant(let tensor) = graph.values[value].source, tensor.dtype != dtype {
                     converted[value] = withoutGrad { tensor.to(dtype) }
@@ -62,7 +71,11 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                 let planned = arenaOffsets[node.output].map { " @arena+\($0)" } ?? ""
                 lines.append("  %\(node.output) = \(node.primitive)(\(node.inputs.map { "%\($0)" }.joined(separator: ", ")))\(planned)")
             case .fused(let program, let inputs, let outputs, _):
-                lines.append("  \(outputs.map { "%\($0)" }.joined(separator: ", ")) = \(program) over (\(inputs.map { "%\($0)" }.joined(separator: ", ")))")
+                let planned = outputs.compactMap { arenaOffsets[$0].map { offset in " @arena+\(offset)" } }.joined()
+                lines.append("  \(outputs.map { "%\($0)" }.joined(separator: ", ")) = \(program) over (\(inputs.map { "%\($0)" }.joined(separator: ", ")))\(planned)")
+            case .fusedLayerNorm(let program, let inputs, let index):
+                let node = graph.nodes[index]
+                lines.append("  %\(node.output) = \(node.primitive)(\(program) over (\(inputs.map { "%\($0)" }.joined(separator: ", "))), \(node.inputs.dropFirst().map { "%\($0)" }.joined(separator: ", ")))")
             }
         }
         return lines.joined(separator: "\n")
@@ -90,6 +103,14 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                     }
                     backend.runFused(program, inputs: inputValues.map { convertedConstants[$0] ?? slots[$0]! }, outputs: outputs)
                     for (value, tensor) in zip(outputValues, outputs) { slots[value] = tensor }
+                case .fusedLayerNorm(let program, let inputValues, let index):
+                    let node = graph.nodes[index]
+                    let value = graph.values[node.output]
+                    let output = planned[node.output] ?? Tensor(uninitializedShape: value.shape, dtype: value.dtype)
+                    let affine = node.inputs.dropFirst().map { slots[$0]! }
+                    LayerNormKernel.runFused(program, inputs: inputValues.map { convertedConstants[$0] ?? slots[$0]! },
+                                             primitive: node.primitive, affine: affine, into: output)
+                    slots[node.output] = output
                 }
                 for value in releases[position] { slots[value] = nil }
             }
@@ -184,8 +205,8 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             }
             dependsOn[node.output] = dependencies
         }
-        // A group of one node gains nothing from the tile loop.
-        return groups.filter { $0.count > 1 }
+        // A group of one node still runs in the tile loop: its output can be a planned buffer.
+        return groups
     }
 
     /// Inputs a fused node can read: its own dtype (or bool for a condition), or one element.
@@ -280,6 +301,26 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         return .fused(program, inputs: inputValues, outputs: outputValues, nodes: nodes)
     }
 
+    /// Merges each fused group whose only output feeds only a layer norm (over the last dim,
+    /// float) into that layer norm.
+    static func fusingPrologues(_ units: [Unit], _ graph: Graph) -> [Unit] {
+        let uses = graph.useCounts()
+        var result = units
+        for (position, unit) in units.enumerated() {
+            guard case .node(let index) = unit, case .layerNorm(let rank, _, _, _) = graph.nodes[index].primitive, rank == 1 else { continue }
+            let input = graph.nodes[index].inputs[0]
+            guard uses[input] == 1,
+                  let producer = result.firstIndex(where: { candidate in
+                      if case .fused(_, _, let outputs, _) = candidate { return outputs == [input] }
+                      return false
+                  }),
+                  case .fused(let program, let inputs, _, _) = result[producer], program.shape == graph.values[input].shape else { continue }
+            result[position] = .fusedLayerNorm(program, inputs: inputs, node: index)
+            result[producer] = .node(-1)
+        }
+        return result.filter { if case .node(-1) = $0 { return false }; return true }
+    }
+
     // MARK: Memory
 
     /// Byte offsets in one arena for the values that planned ops write (fused groups, 2-D
@@ -305,6 +346,12 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                     producedAt[value] = position
                     candidates.append(value)
                 }
+            case .fusedLayerNorm(_, _, let index):
+                let output = graph.nodes[index].output
+                if !escaping.contains(output) {
+                    producedAt[output] = position
+                    candidates.append(output)
+                }
             }
         }
         var lastUse: [Int: Int] = [:]
@@ -313,6 +360,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             switch unit {
             case .node(let index): reads = graph.nodes[index].inputs
             case .fused(_, let inputs, _, _): reads = inputs
+            case .fusedLayerNorm(_, let inputs, let index): reads = inputs + graph.nodes[index].inputs.dropFirst()
             }
             for value in reads where producedAt[root[value]] != nil { lastUse[root[value]] = position }
         }
@@ -357,6 +405,8 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             switch unit {
             case .node(let index): for value in graph.nodes[index].inputs { last[value] = position }
             case .fused(_, let inputs, _, _): for value in inputs { last[value] = position }
+            case .fusedLayerNorm(_, let inputs, let index):
+                for value in inputs + graph.nodes[index].inputs.dropFirst() { last[value] = position }
             }
         }
         let kept = Set(graph.outputs)

@@ -23,6 +23,23 @@ public struct FusedProgram: CustomStringConvertible, Sendable {
         /// The tile register the result goes to, or the output it is written to.
         let register: Int
         let output: Int?
+        /// The C kernel, resolved once so that a tile pays no lookup.
+        let kernel: Kernel
+    }
+
+    enum Kernel: Sendable {
+        case unary(ember_unary_op, Double, Double)
+        case binary(ember_binary_op)
+        case select
+
+        init(_ primitive: Primitive) {
+            switch primitive {
+            case .unary(let name, let p0, let p1): self = .unary(CPUBackend.unary(name).kernel, p0, p1)
+            case .binary(let name): self = .binary(CPUBackend.binary(name).kernel)
+            case .select: self = .select
+            default: emberFailure("fused: \(primitive.name) cannot run in a fused group")
+            }
+        }
     }
 
     /// An external input as one call passes it: its broadcast strides over the group's shape.
@@ -46,6 +63,18 @@ public struct FusedProgram: CustomStringConvertible, Sendable {
     let inputTypes: [DType]
     /// How many tile registers a thread needs.
     let registerCount: Int
+    /// The steps as plain values (no strings or arrays), what a tile runs: copying one costs
+    /// no reference counting.
+    let instructions: [Instruction]
+
+    /// One step for the tile loop: the kernel, up to three operands (an operand `o` >= 0 is
+    /// step result `o`; `-1 - i` is input `i`), and where the result goes.
+    struct Instruction: Sendable {
+        let kernel: Kernel
+        let operands: (Int32, Int32, Int32)
+        /// The output index, or -1 - register.
+        let destination: Int32
+    }
     /// The graph value each output stands for (for listings).
     public let outputValues: [Int]
 
@@ -97,13 +126,23 @@ public struct FusedProgram: CustomStringConvertible, Sendable {
                 if let reused = free.popLast() { register = reused } else { register = registerCount; registerCount += 1 }
             }
             registerOf[index] = register
-            built.append(Step(primitive: step.0, operands: step.1, register: register, output: output))
+            built.append(Step(primitive: step.0, operands: step.1, register: register, output: output, kernel: Kernel(step.0)))
             for case .step(let source) in step.1 where lastUse[source] == index && registerOf[source] >= 0 {
                 if !free.contains(registerOf[source]) { free.append(registerOf[source]) }
             }
         }
         self.steps = built
         self.registerCount = registerCount
+        instructions = built.map { step in
+            let codes = step.operands.map { operand -> Int32 in
+                switch operand {
+                case .input(let index): return Int32(-1 - index)
+                case .step(let index): return Int32(index)
+                }
+            } + [0, 0, 0]
+            return Instruction(kernel: step.kernel, operands: (codes[0], codes[1], codes[2]),
+                               destination: step.output.map(Int32.init) ?? Int32(-1 - step.register))
+        }
     }
 }
 
@@ -113,10 +152,24 @@ enum FusedKernel {
     static let tileBytes = 8192
 
     static func run(_ program: FusedProgram, inputs: [Tensor], outputs: [Tensor]) {
+        run(program, inputs: inputs, outputPointers: outputs.map { $0.baseAddress }, rowLength: nil, sink: nil)
+    }
+
+    /// Runs a one-output program in tiles of whole rows of `rowLength` elements and hands each
+    /// tile, still in L1, to `sink(tile, firstElement, elementCount)` instead of writing it out:
+    /// how a row op (layer norm) takes a pointwise prologue without a round trip to memory.
+    static func runRows(_ program: FusedProgram, inputs: [Tensor], rowLength: Int,
+                        sink: @escaping (UnsafeRawPointer, Int, Int) -> Void) {
+        run(program, inputs: inputs, outputPointers: [], rowLength: rowLength, sink: sink)
+    }
+
+    private static func run(_ program: FusedProgram, inputs: [Tensor], outputPointers: [UnsafeMutableRawPointer],
+                            rowLength: Int?, sink: ((UnsafeRawPointer, Int, Int) -> Void)?) {
         let count = program.shape.reduce(1, *)
         guard count > 0 else { return }
         let elementSize = program.dtype.byteSize
-        let tile = tileBytes / elementSize
+        var tile = tileBytes / elementSize
+        if let rowLength { tile = Swift.max(1, tile / rowLength) * rowLength }
         // Each input is read through its own strides, broadcast to the group's shape; only a
         // one-element input of another dtype (a Swift scalar) is converted first.
         let denseStrides = Layout.contiguousStrides(for: program.shape)
@@ -129,89 +182,121 @@ enum FusedKernel {
             return FusedProgram.Input(dtype: dtype, strides: strides, isDense: isDense, isScalar: tensor.count == 1)
         }
         let inputPointers = sources.map { UnsafeRawPointer($0.baseAddress) }
-        let outputPointers = outputs.map { $0.baseAddress }
         let tiles = (count + tile - 1) / tile
-        let registerBytes = program.registerCount * tile * elementSize
+        // With a sink, one more register receives the program's output.
+        let registerBytes = (program.registerCount + (sink == nil ? 0 : 1)) * tile * elementSize
         // The input gathers need a tile each for inputs that are not dense or scalar.
         let gatherCount = descriptors.filter { !$0.isDense && !$0.isScalar }.count
         let scratchBytes = registerBytes + gatherCount * tile * 8
         let grain = Swift.max(1, 32768 / tile)
+        let inputKinds: [UInt8] = descriptors.map { $0.isScalar ? 1 : ($0.isDense ? 0 : 2) }
+        let inputSizes = descriptors.map { $0.dtype.byteSize }
+        inputKinds.withUnsafeBufferPointer { kinds in
+        inputSizes.withUnsafeBufferPointer { sizes in
         ParallelLoop.run(count: tiles, grain: grain) { range in
             withUnsafeTemporaryAllocation(byteCount: Swift.max(scratchBytes, 64), alignment: 64) { scratch in
-                let base = scratch.baseAddress!
-                for tileIndex in range {
-                    let start = tileIndex * tile
-                    let length = Swift.min(tile, count - start)
-                    runTile(program, descriptors, start: start, length: length, tile: tile, inputs: inputPointers,
-                            outputs: outputPointers, registers: base, gathers: base + registerBytes)
+                withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: inputs.count + program.steps.count) { pointers in
+                    withUnsafeTemporaryAllocation(of: Int64.self, capacity: inputs.count + program.steps.count) { strides in
+                        let base = scratch.baseAddress!
+                        let tileState = TileState(operandPointers: pointers.baseAddress!, operandStrides: strides.baseAddress!,
+                                                  inputCount: inputs.count, inputKinds: kinds.baseAddress!, inputSizes: sizes.baseAddress!,
+                                                  registers: base, gathers: base + registerBytes)
+                        let sinkRegister = base + program.registerCount * tile * elementSize
+                        for tileIndex in range {
+                            let start = tileIndex * tile
+                            let length = Swift.min(tile, count - start)
+                            if let sink {
+                                // The output "buffer" is the sink register, placed so that
+                                // element `start` lands at its first byte.
+                                let shifted = [sinkRegister - start * elementSize]
+                                runTile(program, descriptors, start: start, length: length, tile: tile,
+                                        inputs: inputPointers, outputs: shifted, state: tileState)
+                                sink(UnsafeRawPointer(sinkRegister), start, length)
+                            } else {
+                                runTile(program, descriptors, start: start, length: length, tile: tile,
+                                        inputs: inputPointers, outputs: outputPointers, state: tileState)
+                            }
+                        }
+                    }
                 }
             }
         }
+        }
+        }
+    }
+
+    /// A thread's scratch: operand pointers and strides (inputs first, then step results),
+    /// tile registers and gather buffers.
+    private struct TileState {
+        let operandPointers: UnsafeMutablePointer<UnsafeRawPointer>
+        let operandStrides: UnsafeMutablePointer<Int64>
+        let inputCount: Int
+        /// Per input: 0 dense, 1 scalar, 2 gathered; and its element size.
+        let inputKinds: UnsafePointer<UInt8>
+        let inputSizes: UnsafePointer<Int>
+        let registers: UnsafeMutableRawPointer
+        let gathers: UnsafeMutableRawPointer
     }
 
     /// One tile: gather the inputs that need it, then run every step.
     private static func runTile(_ program: FusedProgram, _ descriptors: [FusedProgram.Input], start: Int, length: Int, tile: Int,
-                                inputs: [UnsafeRawPointer], outputs: [UnsafeMutableRawPointer],
-                                registers: UnsafeMutableRawPointer, gathers: UnsafeMutableRawPointer) {
+                                inputs: [UnsafeRawPointer], outputs: [UnsafeMutableRawPointer], state: TileState) {
         let elementSize = program.dtype.byteSize
-        // Each operand as (pointer, stride 0 or 1).
-        var inputOperands: [(UnsafeRawPointer, Int64)] = []
-        inputOperands.reserveCapacity(inputs.count)
         var gather = 0
-        for (index, input) in descriptors.enumerated() {
-            let size = input.dtype.byteSize
-            if input.isScalar {
-                inputOperands.append((inputs[index], 0))
-            } else if input.isDense {
-                inputOperands.append((inputs[index] + start * size, 1))
-            } else {
-                let destination = gathers + gather * tile * 8
+        for index in 0..<state.inputCount {
+            switch state.inputKinds[index] {
+            case 1:
+                state.operandPointers[index] = inputs[index]
+                state.operandStrides[index] = 0
+            case 0:
+                state.operandPointers[index] = inputs[index] + start * state.inputSizes[index]
+                state.operandStrides[index] = 1
+            default:
+                let destination = state.gathers + gather * tile * 8
                 gather += 1
-                gatherTile(input, from: inputs[index], start: start, length: length, shape: program.shape, into: destination)
-                inputOperands.append((UnsafeRawPointer(destination), 1))
+                gatherTile(descriptors[index], from: inputs[index], start: start, length: length, shape: program.shape, into: destination)
+                state.operandPointers[index] = UnsafeRawPointer(destination)
+                state.operandStrides[index] = 1
             }
         }
         var shape = Int64(length)
         var unit: Int64 = 1
-        func resultPointer(_ step: FusedProgram.Step) -> UnsafeMutableRawPointer {
-            if let output = step.output { return outputs[output] + start * elementSize }
-            return registers + step.register * tile * elementSize
-        }
-        var stepPointers: [UnsafeMutableRawPointer] = []
-        stepPointers.reserveCapacity(program.steps.count)
-        for step in program.steps {
-            let result = resultPointer(step)
-            func operand(_ operand: FusedProgram.Operand) -> (UnsafeRawPointer, Int64) {
-                switch operand {
-                case .input(let index): return inputOperands[index]
-                case .step(let index): return (UnsafeRawPointer(stepPointers[index]), 1)
+        let dtype = program.dtype.cType
+        let inputCount = state.inputCount
+        program.instructions.withUnsafeBufferPointer { instructions in
+            for index in 0..<instructions.count {
+                let instruction = instructions[index]
+                let destination = Int(instruction.destination)
+                let result = destination >= 0 ? outputs[destination] + start * elementSize
+                    : state.registers + (-1 - destination) * tile * elementSize
+                @inline(__always) func operand(_ code: Int32) -> (UnsafeRawPointer, Int64) {
+                    if code >= 0 { return (state.operandPointers[inputCount + Int(code)], 1) }
+                    let input = Int(-1 - code)
+                    return (state.operandPointers[input], state.operandStrides[input])
                 }
-            }
-            switch step.primitive {
-            case .unary(let name, let p0, let p1):
-                let (x, stride) = operand(step.operands[0])
-                let kernel = CPUBackend.unary(name).kernel
-                if stride == 0 {
-                    // A scalar operand: compute once, then broadcast.
-                    var a: Int64 = 0
-                    ember_copy(program.dtype.cType, program.dtype.cType, 1, &shape, result, &unit, x, &a)
-                    unaryContiguous(kernel, program.dtype, UnsafeRawPointer(result), result, length, p0, p1)
-                } else {
-                    unaryContiguous(kernel, program.dtype, x, result, length, p0, p1)
+                switch instruction.kernel {
+                case .unary(let kernel, let p0, let p1):
+                    let (x, stride) = operand(instruction.operands.0)
+                    if stride == 0 {
+                        // A scalar operand: broadcast it into the result, then apply in place.
+                        var zero: Int64 = 0
+                        ember_copy(dtype, dtype, 1, &shape, result, &unit, x, &zero)
+                        unaryContiguous(kernel, program.dtype, UnsafeRawPointer(result), result, length, p0, p1)
+                    } else {
+                        unaryContiguous(kernel, program.dtype, x, result, length, p0, p1)
+                    }
+                case .binary(let kernel):
+                    let (a, aStride) = operand(instruction.operands.0), (b, bStride) = operand(instruction.operands.1)
+                    var sa = aStride, sb = bStride
+                    ember_binary(kernel, dtype, 1, &shape, result, &unit, a, &sa, b, &sb)
+                case .select:
+                    let (c, cStride) = operand(instruction.operands.0)
+                    let (a, aStride) = operand(instruction.operands.1), (b, bStride) = operand(instruction.operands.2)
+                    var sc = cStride, sa = aStride, sb = bStride
+                    ember_where(dtype, 1, &shape, result, &unit, c.assumingMemoryBound(to: Bool.self), &sc, a, &sa, b, &sb)
                 }
-            case .binary(let name):
-                let (a, aStride) = operand(step.operands[0]), (b, bStride) = operand(step.operands[1])
-                var sa = aStride, sb = bStride
-                ember_binary(CPUBackend.binary(name).kernel, program.dtype.cType, 1, &shape, result, &unit, a, &sa, b, &sb)
-            case .select:
-                let (c, cStride) = operand(step.operands[0])
-                let (a, aStride) = operand(step.operands[1]), (b, bStride) = operand(step.operands[2])
-                var sc = cStride, sa = aStride, sb = bStride
-                ember_where(program.dtype.cType, 1, &shape, result, &unit, c.assumingMemoryBound(to: Bool.self), &sc, a, &sa, b, &sb)
-            default:
-                emberFailure("fused: \(step.primitive.name) cannot run in a fused group")
+                state.operandPointers[inputCount + index] = UnsafeRawPointer(result)
             }
-            stepPointers.append(result)
         }
     }
 

@@ -9,7 +9,7 @@ import CEmberKernels
 /// outermost op is recorded.
 enum Tracing {
     /// How many threads are tracing right now; zero on the fast path of every op.
-    nonisolated(unsafe) static var activeCount: Int64 = 0
+    @exclusivity(unchecked) nonisolated(unsafe) static var activeCount: Int64 = 0
 
     @inline(__always) static var isActive: Bool { activeCount != 0 }
 

@@ -175,11 +175,30 @@ struct CompileBehaviourTests {
         }
         let x = Tensor.randn([16, 32]), r = Tensor.randn([16, 32])
         withNoGrad {
-            _ = f(x, r); _ = f(x, r)
+            _ = f(x, r)
+            expectClose(f(x, r), Functional.layerNorm(((x + r) * 0.5).tanh(), normalizedShape: [32]).matmul(Tensor.ones([32, 8])),
+                        relative: 1e-5, absolute: 1e-5)
             let before = TensorStorage.allocationCount
             _ = f(x, r)
             // Only the returned tensor is allocated; intermediates live in the arena.
             #expect(TensorStorage.allocationCount - before == 1, "\(f.executionPlan!)\n\(f.graph!)")
+        }
+    }
+
+    @Test func layerNormTakesItsPointwisePrologue() {
+        for (shape, dtype) in [([5, 7, 48], DType.float32), ([3, 3000], .float32), ([4, 33], .float64)] {
+            let n = shape.last!
+            let x = Tensor.randn(shape, dtype: dtype), r = Tensor.randn(shape, dtype: dtype)
+            let weight = Tensor.randn([n], dtype: dtype), bias = Tensor.randn([n], dtype: dtype)
+            let body = { (x: Tensor, r: Tensor) -> Tensor in
+                Functional.layerNorm((x + r) * 0.5, normalizedShape: [n], weight: weight, bias: bias)
+            }
+            let f = compile(body)
+            let eager = withNoGrad { body(x, r) }
+            _ = withNoGrad { f(x, r) }
+            expectClose(withNoGrad { f(x, r) }, eager, relative: 1e-5, absolute: 1e-5, "layer norm \(shape) \(dtype)")
+            #expect(f.executionPlan!.contains("layerNorm[") && f.executionPlan!.contains("fused"), "\(f.executionPlan!)")
+            #expect(f.executionPlan!.hasPrefix("plan: 1 units"), "\(f.executionPlan!)")
         }
     }
 
