@@ -49,13 +49,7 @@ extension Workload {
         + [
             Workload(name: "mlp_train_step_compiled", group: "compile",
                      note: "mlp_train_step with the forward and loss compiled (one autograd node; backward is the compiled backward graph)") {
-                let model = Sequential {
-                    Linear(784, 256)
-                    ReLU()
-                    Linear(256, 10)
-                }
-                let optimizer = SGD(model.parameters(), lr: 0.01, momentum: 0.9)
-                let x = Tensor.randn([64, 784]), targets = Tensor.randint(0, 10, [64])
+                let (model, optimizer, x, targets) = mlpTrainingSetup()
                 let loss = compile { (x: Tensor) -> Tensor in crossEntropy(model(x), targets) }
                 let step = {
                     optimizer.zeroGrad()
@@ -92,9 +86,7 @@ extension Workload {
 
     /// Prints the buffers one call allocates after warm-up (the returned tensors among them).
     private static func reportAllocations(_ name: String, failure: TraceFailure?, _ call: () -> Void) {
-        let before = TensorStorage.allocationCount
-        call()
-        let count = TensorStorage.allocationCount - before
+        let count = TensorStorage.countingAllocations(call).allocations
         let status = failure.map { "; not compiled: \($0.reason)" } ?? ""
         FileHandle.standardError.write("\(name): \(count) tensor buffer allocation\(count == 1 ? "" : "s") per call after warm-up\(status)\n".data(using: .utf8)!)
     }

@@ -30,17 +30,22 @@ extension Workload {
         ]
     }
 
+    /// The MLP 784-256-10 of `mlp_train_step` (and its compiled twin), SGD with momentum, and a batch.
+    static func mlpTrainingSetup() -> (Sequential, SGD, Tensor, Tensor) {
+        let model = Sequential {
+            Linear(784, 256)
+            ReLU()
+            Linear(256, 10)
+        }
+        let optimizer = SGD(model.parameters(), lr: 0.01, momentum: 0.9)
+        return (model, optimizer, Tensor.randn([64, 784]), Tensor.randint(0, 10, [64]))
+    }
+
     static var training: [Workload] {
         [
             Workload(name: "mlp_train_step", group: "training",
                      note: "MLP 784-256-10, batch 64, cross-entropy, SGD momentum 0.9 (one step)") {
-                let model = Sequential {
-                    Linear(784, 256)
-                    ReLU()
-                    Linear(256, 10)
-                }
-                let optimizer = SGD(model.parameters(), lr: 0.01, momentum: 0.9)
-                let x = Tensor.randn([64, 784]), targets = Tensor.randint(0, 10, [64])
+                let (model, optimizer, x, targets) = mlpTrainingSetup()
                 return {
                     optimizer.zeroGrad()
                     crossEntropy(model(x), targets).backward()

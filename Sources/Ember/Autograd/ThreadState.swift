@@ -14,6 +14,8 @@ final class ThreadState {
     @exclusivity(unchecked) var isDrainingReleases = false
     /// The trace `compile` is recording on this thread, if any (see `Tracing`).
     @exclusivity(unchecked) var tracer: TraceContext?
+    /// Storages allocated on this thread while `TensorStorage.countingAllocations` runs.
+    @exclusivity(unchecked) var allocations = 0
 
     private static let key: pthread_key_t = {
         var key = pthread_key_t()

@@ -1,3 +1,4 @@
+import CEmberKernels
 import EmberKernels
 
 /// A block of memory that one or more tensors view.
@@ -23,15 +24,24 @@ public final class TensorStorage: @unchecked Sendable {
     }
     private let owner: Owner
 
-    /// How many storages have been allocated from the caching allocator in this process
-    /// (a statistic: `compile`'s benchmarks print it per call; increments from several
-    /// threads at once may be lost).
-    public static var allocationCount: Int { allocations }
-    @exclusivity(unchecked) nonisolated(unsafe) static var allocations = 0
+    /// How many storages `body` allocates from the caching allocator on the calling thread
+    /// (what `compile`'s tests and benchmarks report per call).
+    ///
+    ///     let count = TensorStorage.countingAllocations { _ = f(x) }.allocations
+    public static func countingAllocations<T>(_ body: () throws -> T) rethrows -> (result: T, allocations: Int) {
+        let state = ThreadState.current
+        let before = state.allocations
+        _ = ember_atomic_add(&countingThreads, 1)
+        defer { _ = ember_atomic_add(&countingThreads, -1) }
+        let result = try body()
+        return (result, state.allocations - before)
+    }
+    /// How many threads are counting; zero on every op's path but while one is.
+    @exclusivity(unchecked) nonisolated(unsafe) static var countingThreads: Int64 = 0
 
     /// Allocates uninitialised storage for `byteCount` bytes from the caching allocator.
     init(byteCount: Int) {
-        TensorStorage.allocations &+= 1
+        if TensorStorage.countingThreads != 0 { ThreadState.current.allocations &+= 1 }
         self.byteCount = byteCount
         self.pointer = CachingAllocator.shared.allocate(bytes: byteCount)
         self.owner = .cachingAllocator

@@ -66,6 +66,7 @@ public struct CPUBackend: Backend {
             }
             return Functional.layerNorm(x, normalizedShape: Array(x.shape.suffix(rank)), weight: weight, bias: bias, eps: eps)
         case .concatenate(let dim): return Tensor.cat(inputs, dim: dim)
+        case .opaque(let operation): return operation.replay(inputs)
         case .gather(let dim): return inputs[0].gather(dim: dim, index: inputs[1])
         case .scatter(let dim, let accumulate):
             return accumulate ? inputs[0].scatterAdd(dim: dim, index: inputs[1], source: inputs[2])

@@ -169,7 +169,9 @@ enum FusedKernel {
         guard count > 0 else { return }
         let elementSize = program.dtype.byteSize
         var tile = tileBytes / elementSize
-        if let rowLength { tile = Swift.max(1, tile / rowLength) * rowLength }
+        // Row tiles are larger (32 KiB): each also pays a call of the row op, and it keeps the
+        // rows in L1 or L2 either way.
+        if let rowLength { tile = Swift.max(1, 4 * tile / rowLength) * rowLength }
         // Each input is read through its own strides, broadcast to the group's shape; only a
         // one-element input of another dtype (a Swift scalar) is converted first.
         let denseStrides = Layout.contiguousStrides(for: program.shape)

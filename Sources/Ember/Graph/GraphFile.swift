@@ -13,6 +13,14 @@ extension Graph {
 
     /// Writes the graph and its tensors to `url` (atomically, as every Ember save).
     public func save(to url: URL) throws {
+        let opaque = Set(nodes.compactMap { node -> String? in
+            if case .opaque(let operation) = node.primitive { return operation.name }
+            return nil
+        })
+        guard opaque.isEmpty else {
+            throw SerializationError.malformed(format: Graph.fileFormat,
+                                               message: "cannot save: \(opaque.sorted().joined(separator: ", ")) \(opaque.count == 1 ? "has" : "have") no graph form yet (traced as extern calls)")
+        }
         var tensors: [(String, Tensor)] = []
         var valueEntries: [String] = []
         for (index, value) in values.enumerated() {
@@ -151,6 +159,7 @@ extension Primitive {
         case .layerNorm(_, _, let hasWeight, let hasBias): let n = 1 + (hasWeight ? 1 : 0) + (hasBias ? 1 : 0); return n...n
         case .conv2d: return 2...3
         case .concatenate: return 1...(1 << 16)
+        case .opaque(let operation): return operation.inputTypes.count...operation.inputTypes.count
         }
     }
 

@@ -56,6 +56,11 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
     /// Its gradient with respect to the weight: (x, gradOutput).
     case conv2dWeightGradient(ConvolutionGeometry)
 
+    /// An op traced by its eager call, as an extern kernel: it runs in compiled code but has no
+    /// graph form of its own yet, so a graph holding one cannot be saved (pooling, scans,
+    /// flips, pads, interpolation, argmax, …).
+    case opaque(OpaqueOperation)
+
     /// The comparison operators.
     public enum Comparison: String, Hashable, Sendable, CaseIterable {
         case eq, ne, lt, le, gt, ge
@@ -83,6 +88,7 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
         case .conv2d: return "conv2d"
         case .conv2dInputGradient: return "conv2dInputGradient"
         case .conv2dWeightGradient: return "conv2dWeightGradient"
+        case .opaque(let operation): return operation.name
         }
     }
 
@@ -92,6 +98,7 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .unary(_, let p0, let p1): return p0 == 0 && p1 == 0 ? [] : [("p0", "\(p0)"), ("p1", "\(p1)")]
         case .binary, .compare, .logical, .select, .copy, .matmul: return []
+        case .opaque(let operation): return operation.attributes.isEmpty ? [] : [("call", operation.attributes)]
         case .reduce(_, let axes, let keepDim): return [("axes", list(axes)), ("keepDim", "\(keepDim)")]
         case .cast(let dtype): return [("dtype", "\(dtype)")]
         case .reshape(let shape), .expand(let shape): return [("shape", list(shape))]
@@ -157,5 +164,42 @@ extension SliceComponent {
             components.append(.range(start: start, end: end, step: step))
         }
         return components.count <= 64 ? components : nil
+    }
+}
+
+/// The payload of ``Primitive/opaque(_:)``: a name, the call that replays the eager op on new
+/// inputs, and the types the trace saw (the op's type rule for this node). Compared by identity.
+public final class OpaqueOperation: Hashable, Sendable, CustomStringConvertible {
+    public let name: String
+    /// The call's arguments in words, for listings (`dims: [1]`).
+    public let attributes: String
+    let replay: @Sendable ([Tensor]) -> Tensor
+    let inputTypes: [Primitive.ValueType]
+    let outputType: Primitive.ValueType
+
+    init(name: String, attributes: String, inputs: [Tensor], output: Tensor, replay: @escaping @Sendable ([Tensor]) -> Tensor) {
+        self.name = name
+        self.attributes = attributes
+        self.replay = replay
+        inputTypes = inputs.map { Primitive.ValueType(shape: $0.shape, dtype: $0.dtype, isWrappedNumber: $0.isWrappedNumber) }
+        outputType = Primitive.ValueType(shape: output.shape, dtype: output.dtype)
+    }
+
+    public var description: String { name }
+    public static func == (a: OpaqueOperation, b: OpaqueOperation) -> Bool { a === b }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+}
+
+extension Tracing {
+    /// Records an op without a graph form of its own as ``Primitive/opaque(_:)``, replayed by
+    /// `replay` on the node's inputs.
+    @inline(__always)
+    static func recordOpaque(_ name: String, _ attributes: @autoclosure () -> String, _ inputs: @autoclosure () -> [Tensor],
+                             replay: @escaping @Sendable ([Tensor]) -> Tensor, _ body: () -> Tensor) -> Tensor {
+        guard isActive, recordingContext != nil else { return body() }
+        let operands = inputs()
+        return record(operands, { output in
+            .opaque(OpaqueOperation(name: name, attributes: attributes(), inputs: operands, output: output, replay: replay))
+        }, body)
     }
 }

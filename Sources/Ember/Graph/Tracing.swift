@@ -130,6 +130,8 @@ final class TraceContext {
     private var retained: [Tensor] = []
     private var created: Set<ObjectIdentifier> = []
     private var aliases: [ObjectIdentifier: Tensor] = [:]
+    /// Each constant's bytes when it was made (see `checkConstant`).
+    private var constantBytes: [Int: [UInt8]] = [:]
     /// Greater than zero while an op that records itself runs its inner ops.
     var suppression = 0
     /// Greater than zero inside `Tracing.exemptingValueReads`.
@@ -176,12 +178,31 @@ final class TraceContext {
     func addConstant(_ tensor: Tensor) {
         let value = graph.addValue(shape: tensor.shape, dtype: tensor.dtype, source: .constant(tensor))
         bind(tensor, to: value)
+        constantBytes[value] = TraceContext.bytes(of: tensor)
+    }
+
+    /// The bytes of a contiguous tensor (constants are made contiguous).
+    private static func bytes(of tensor: Tensor) -> [UInt8] {
+        guard tensor.isContiguous else { return [] }
+        return Array(UnsafeRawBufferPointer(start: tensor.baseAddress, count: tensor.count * tensor.dtype.byteSize))
+    }
+
+    /// Fails the trace if a constant was written after it was made: a kernel that filled it
+    /// (an op without a graph form) would otherwise leave its trace-time values in the graph.
+    private func checkConstant(_ value: Int, consumer: String) {
+        guard let expected = constantBytes[value], case .constant(let tensor) = graph.values[value].source else { return }
+        if TraceContext.bytes(of: tensor) != expected {
+            fail("\(consumer) reads a tensor of shape \(tensor.shape) that an operation compile cannot trace yet wrote into", tensor: tensor)
+        }
     }
 
     /// The value standing for `tensor`: known, or captured from outside the function.
     /// nil (and the trace fails) for a tensor made inside the trace by an op that records nothing.
     func resolve(_ tensor: Tensor, consumer: String) -> Int? {
-        if let value = valueOf[ObjectIdentifier(tensor)] { return value }
+        if let value = valueOf[ObjectIdentifier(tensor)] {
+            checkConstant(value, consumer: consumer)
+            return value
+        }
         if let original = aliases[ObjectIdentifier(tensor)], let value = resolve(original, consumer: consumer) {
             bind(tensor, to: value)
             return value
@@ -201,6 +222,7 @@ final class TraceContext {
         ids.reserveCapacity(inputs.count)
         for input in inputs {
             guard let id = resolve(input, consumer: primitive.name) else { return }
+            checkConstant(id, consumer: primitive.name)
             ids.append(id)
         }
         // An op that returned one of its inputs unchanged (x.to(x.dtype), contiguous()) adds nothing.

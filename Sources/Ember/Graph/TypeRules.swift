@@ -60,6 +60,9 @@ extension Primitive {
             let shape = keepDim ? first.shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
                 : first.shape.enumerated().filter { !reduced.contains($0.offset) }.map(\.element)
             return result(rank == 0 ? [] : shape, dtype)
+        case .opaque(let operation):
+            let types = inputs.map { Primitive.ValueType(shape: $0.shape, dtype: $0.dtype) }
+            return types == operation.inputTypes.map { Primitive.ValueType(shape: $0.shape, dtype: $0.dtype) } ? operation.outputType : nil
         case .cast(let dtype): return result(first.shape, dtype)
         case .copy: return result(first.shape, first.dtype)
         case .reshape(let shape):

@@ -45,8 +45,10 @@ extension Functional {
     ///     F.maxPool1d(x, kernelSize: 3, stride: 2, padding: 1)
     public static func maxPool1d(_ input: Tensor, kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0,
                                  dilation: SpatialSize = 1, ceilMode: Bool = false) -> Tensor {
-        Tensor.maxPool(input, spatial: 1, kernel: kernelSize, stride: stride, padding: padding, dilation: dilation,
-                       ceilMode: ceilMode, op: "max_pool1d").values
+        Tracing.recordOpaque("maxPool1d", "kernel \(kernelSize.values)", [input], replay: { maxPool1d($0[0], kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode) }) {
+            Tensor.maxPool(input, spatial: 1, kernel: kernelSize, stride: stride, padding: padding, dilation: dilation,
+                           ceilMode: ceilMode, op: "max_pool1d").values
+        }
     }
 
     /// `maxPool1d` that also returns the index of each maximum within its row (PyTorch's
@@ -65,8 +67,10 @@ extension Functional {
     ///     F.maxPool2d(x, kernelSize: 3, stride: 2, padding: 1, ceilMode: true)
     public static func maxPool2d(_ input: Tensor, kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0,
                                  dilation: SpatialSize = 1, ceilMode: Bool = false) -> Tensor {
-        Tensor.maxPool(input, spatial: 2, kernel: kernelSize, stride: stride, padding: padding, dilation: dilation,
-                       ceilMode: ceilMode, op: "max_pool2d").values
+        Tracing.recordOpaque("maxPool2d", "kernel \(kernelSize.values)", [input], replay: { maxPool2d($0[0], kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode) }) {
+            Tensor.maxPool(input, spatial: 2, kernel: kernelSize, stride: stride, padding: padding, dilation: dilation,
+                           ceilMode: ceilMode, op: "max_pool2d").values
+        }
     }
 
     /// `maxPool2d` that also returns the flat index (y · W + x) of each maximum within its

@@ -21,49 +21,51 @@ extension Tensor {
     /// user's scale factors (nil when a size was given), which PyTorch uses as given.
     static func interpolate(_ input: Tensor, size: [Int]?, scaleFactor: [Double]?, mode: InterpolationMode,
                             alignCorners: Bool?, op: String = "interpolate") -> Tensor {
-        emberPrecondition(input.rank >= 3 && input.rank <= 4,
-                          "\(op): Input Error: Only 3D and 4D input Tensors supported (got \(input.rank)D) for the modes: nearest | linear | bilinear (got \(mode))")
-        emberPrecondition(input.dtype.isFloatingPoint, "\(op): \"upsample\" not implemented for '\(input.dtype)'")
-        emberPrecondition((size == nil) != (scaleFactor == nil), "\(op): only one of size or scale_factor should be defined")
-        emberPrecondition(mode != .nearest || alignCorners == nil,
-                          "\(op): align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear")
-        let spatial = input.rank - 2
-        let inputSize = Array(input.shape.suffix(spatial))
-        var outputSize: [Int]
-        var scales: [Double?]
-        if let size {
-            emberPrecondition(size.count == 1 || size.count == spatial,
-                              "\(op): Input and output must have the same number of spatial dimensions, but got input with spatial dimensions of \(inputSize) and output size of \(size). Please provide input tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, ...,oK) format.")
-            outputSize = size.count == 1 ? [Int](repeating: size[0], count: spatial) : size
-            scales = [Double?](repeating: nil, count: spatial)
-        } else {
-            let factors = scaleFactor!.count == 1 ? [Double](repeating: scaleFactor![0], count: spatial) : scaleFactor!
-            emberPrecondition(factors.count == spatial,
-                              "\(op): Input and scale_factor must have the same number of spatial dimensions, but got input with spatial dimensions of \(inputSize) and scale_factor of shape \(scaleFactor!).")
-            outputSize = (0..<spatial).map { Int((Double(inputSize[$0]) * factors[$0]).rounded(.down)) }
-            scales = factors.map { $0 }
-        }
-        emberPrecondition(outputSize.allSatisfy { $0 > 0 },
-                          "\(op): Input and output sizes should be greater than 0, but got input (\(inputSize)) and output (\(outputSize))")
-        var result = input
-        for d in 0..<spatial {
-            let dim = input.rank - spatial + d
-            switch mode {
-            case .nearest:
-                let index = nearestIndices(input: inputSize[d], output: outputSize[d], scale: scales[d])
-                result = result.indexSelect(dim: dim, index: index)
-            case .bilinear:
-                let (lower, upper, upperWeight) = linearIndices(input: inputSize[d], output: outputSize[d], scale: scales[d],
-                                                                alignCorners: alignCorners ?? false)
-                var weightShape = [Int](repeating: 1, count: input.rank)
-                weightShape[dim] = outputSize[d]
-                let upperWeights = Tensor(shape: weightShape, scalars: upperWeight).to(input.dtype)
-                let lowerWeights = Tensor(shape: weightShape, scalars: upperWeight.map { 1 - $0 }).to(input.dtype)
-                result = result.indexSelect(dim: dim, index: lower) * lowerWeights
-                    + result.indexSelect(dim: dim, index: upper) * upperWeights
+        Tracing.recordOpaque("interpolate", "\(mode)", [input], replay: { interpolate($0[0], size: size, scaleFactor: scaleFactor, mode: mode, alignCorners: alignCorners) }) {
+            emberPrecondition(input.rank >= 3 && input.rank <= 4,
+                              "\(op): Input Error: Only 3D and 4D input Tensors supported (got \(input.rank)D) for the modes: nearest | linear | bilinear (got \(mode))")
+            emberPrecondition(input.dtype.isFloatingPoint, "\(op): \"upsample\" not implemented for '\(input.dtype)'")
+            emberPrecondition((size == nil) != (scaleFactor == nil), "\(op): only one of size or scale_factor should be defined")
+            emberPrecondition(mode != .nearest || alignCorners == nil,
+                              "\(op): align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear")
+            let spatial = input.rank - 2
+            let inputSize = Array(input.shape.suffix(spatial))
+            var outputSize: [Int]
+            var scales: [Double?]
+            if let size {
+                emberPrecondition(size.count == 1 || size.count == spatial,
+                                  "\(op): Input and output must have the same number of spatial dimensions, but got input with spatial dimensions of \(inputSize) and output size of \(size). Please provide input tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, ...,oK) format.")
+                outputSize = size.count == 1 ? [Int](repeating: size[0], count: spatial) : size
+                scales = [Double?](repeating: nil, count: spatial)
+            } else {
+                let factors = scaleFactor!.count == 1 ? [Double](repeating: scaleFactor![0], count: spatial) : scaleFactor!
+                emberPrecondition(factors.count == spatial,
+                                  "\(op): Input and scale_factor must have the same number of spatial dimensions, but got input with spatial dimensions of \(inputSize) and scale_factor of shape \(scaleFactor!).")
+                outputSize = (0..<spatial).map { Int((Double(inputSize[$0]) * factors[$0]).rounded(.down)) }
+                scales = factors.map { $0 }
             }
+            emberPrecondition(outputSize.allSatisfy { $0 > 0 },
+                              "\(op): Input and output sizes should be greater than 0, but got input (\(inputSize)) and output (\(outputSize))")
+            var result = input
+            for d in 0..<spatial {
+                let dim = input.rank - spatial + d
+                switch mode {
+                case .nearest:
+                    let index = nearestIndices(input: inputSize[d], output: outputSize[d], scale: scales[d])
+                    result = result.indexSelect(dim: dim, index: index)
+                case .bilinear:
+                    let (lower, upper, upperWeight) = linearIndices(input: inputSize[d], output: outputSize[d], scale: scales[d],
+                                                                    alignCorners: alignCorners ?? false)
+                    var weightShape = [Int](repeating: 1, count: input.rank)
+                    weightShape[dim] = outputSize[d]
+                    let upperWeights = Tensor(shape: weightShape, scalars: upperWeight).to(input.dtype)
+                    let lowerWeights = Tensor(shape: weightShape, scalars: upperWeight.map { 1 - $0 }).to(input.dtype)
+                    result = result.indexSelect(dim: dim, index: lower) * lowerWeights
+                        + result.indexSelect(dim: dim, index: upper) * upperWeights
+                }
+            }
+            return result
         }
-        return result
     }
 
     /// PyTorch's `nearest_idx`: min(⌊dst · in / out⌋, in − 1), or ⌊dst / scaleFactor⌋ when a

@@ -194,48 +194,52 @@ extension Tensor {
     /// last two dimensions (or one, with `spatial` 1).
     static func averagePool(_ input: Tensor, spatial: Int, kernel: SpatialSize, stride: SpatialSize?, padding: SpatialSize,
                             ceilMode: Bool, countIncludePad: Bool, divisorOverride: Int?, op: String) -> Tensor {
-        let plan = planPooling(input, spatial: spatial, kernel: kernel, stride: stride, padding: padding,
-                               dilation: 1, ceilMode: ceilMode, isMax: false, op: op)
-        if let divisorOverride { emberPrecondition(divisorOverride != 0, "\(op): divisor must be not zero") }
-        let dims = (0..<spatial).map {
-            AverageWindows.pooling(input: plan.inputSize[$0], output: plan.outputSize[$0], kernel: plan.kernel[$0],
-                                   stride: plan.stride[$0], padding: plan.padding[$0],
-                                   countIncludePad: countIncludePad, divisor: divisorOverride)
+        Tracing.recordOpaque("\(op)", "kernel \(kernel.values)", [input], replay: { averagePool($0[0], spatial: spatial, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode, countIncludePad: countIncludePad, divisorOverride: divisorOverride, op: op) }) {
+            let plan = planPooling(input, spatial: spatial, kernel: kernel, stride: stride, padding: padding,
+                                   dilation: 1, ceilMode: ceilMode, isMax: false, op: op)
+            if let divisorOverride { emberPrecondition(divisorOverride != 0, "\(op): divisor must be not zero") }
+            let dims = (0..<spatial).map {
+                AverageWindows.pooling(input: plan.inputSize[$0], output: plan.outputSize[$0], kernel: plan.kernel[$0],
+                                       stride: plan.stride[$0], padding: plan.padding[$0],
+                                       countIncludePad: countIncludePad, divisor: divisorOverride)
+            }
+            let rows = spatial == 2 ? dims[0] : (start: [0], end: [1], scale: [1.0])
+            let columns = dims[spatial - 1]
+            var windows = AverageWindows(
+                inHeight: spatial == 2 ? plan.inputSize[0] : 1, inWidth: plan.inputSize[spatial - 1],
+                outHeight: spatial == 2 ? plan.outputSize[0] : 1, outWidth: plan.outputSize[spatial - 1],
+                rowStart: rows.start, rowEnd: rows.end, rowScale: rows.scale,
+                columnStart: columns.start, columnEnd: columns.end, columnScale: columns.scale)
+            if let divisorOverride { windows.rowScale = windows.rowScale.map { _ in 1 / Double(divisorOverride) } }
+            let planes = plan.leading.reduce(1, *)
+            let result = windowAverage(input.reshaped([planes, windows.inHeight, windows.inWidth]), windows, transpose: false)
+            return result.reshaped(plan.leading + Array(plan.outputSize.suffix(spatial)))
         }
-        let rows = spatial == 2 ? dims[0] : (start: [0], end: [1], scale: [1.0])
-        let columns = dims[spatial - 1]
-        var windows = AverageWindows(
-            inHeight: spatial == 2 ? plan.inputSize[0] : 1, inWidth: plan.inputSize[spatial - 1],
-            outHeight: spatial == 2 ? plan.outputSize[0] : 1, outWidth: plan.outputSize[spatial - 1],
-            rowStart: rows.start, rowEnd: rows.end, rowScale: rows.scale,
-            columnStart: columns.start, columnEnd: columns.end, columnScale: columns.scale)
-        if let divisorOverride { windows.rowScale = windows.rowScale.map { _ in 1 / Double(divisorOverride) } }
-        let planes = plan.leading.reduce(1, *)
-        let result = windowAverage(input.reshaped([planes, windows.inHeight, windows.inWidth]), windows, transpose: false)
-        return result.reshaped(plan.leading + Array(plan.outputSize.suffix(spatial)))
     }
 
     /// Adaptive average pooling of the last two dimensions to `outputSize`.
     static func adaptiveAveragePool2d(_ input: Tensor, outputSize: [Int?], op: String) -> Tensor {
-        emberPrecondition(input.rank == 3 || input.rank == 4,
-                          "\(op): Expected 3D or 4D tensor, but got \(input.shape)")
-        emberPrecondition(input.dtype.isFloatingPoint, "\(op): \"\(op)\" not implemented for '\(input.dtype)'")
-        emberPrecondition(outputSize.count == 1 || outputSize.count == 2, "\(op): output_size must be 2")
-        let (height, width) = (input.shape[input.rank - 2], input.shape[input.rank - 1])
-        emberPrecondition(height > 0 && width > 0,
-                          "\(op): Expected input to have non-zero size for non-batch dimensions, but input has sizes \(input.shape)")
-        let sizes = outputSize.count == 1 ? [outputSize[0], outputSize[0]] : outputSize
-        let outHeight = sizes[0] ?? height, outWidth = sizes[1] ?? width
-        emberPrecondition(outHeight >= 0 && outWidth >= 0, "\(op): elements of output_size must be greater than or equal to 0 but received [\(outHeight), \(outWidth)]")
-        let rows = AverageWindows.adaptive(input: height, output: outHeight)
-        let columns = AverageWindows.adaptive(input: width, output: outWidth)
-        let windows = AverageWindows(inHeight: height, inWidth: width, outHeight: outHeight, outWidth: outWidth,
-                                     rowStart: rows.start, rowEnd: rows.end, rowScale: rows.scale,
-                                     columnStart: columns.start, columnEnd: columns.end, columnScale: columns.scale)
-        let leading = Array(input.shape.dropLast(2))
-        let planes = leading.reduce(1, *)
-        return windowAverage(input.reshaped([planes, height, width]), windows, transpose: false)
-            .reshaped(leading + [outHeight, outWidth])
+        Tracing.recordOpaque("adaptiveAvgPool2d", "\(outputSize)", [input], replay: { adaptiveAveragePool2d($0[0], outputSize: outputSize, op: op) }) {
+            emberPrecondition(input.rank == 3 || input.rank == 4,
+                              "\(op): Expected 3D or 4D tensor, but got \(input.shape)")
+            emberPrecondition(input.dtype.isFloatingPoint, "\(op): \"\(op)\" not implemented for '\(input.dtype)'")
+            emberPrecondition(outputSize.count == 1 || outputSize.count == 2, "\(op): output_size must be 2")
+            let (height, width) = (input.shape[input.rank - 2], input.shape[input.rank - 1])
+            emberPrecondition(height > 0 && width > 0,
+                              "\(op): Expected input to have non-zero size for non-batch dimensions, but input has sizes \(input.shape)")
+            let sizes = outputSize.count == 1 ? [outputSize[0], outputSize[0]] : outputSize
+            let outHeight = sizes[0] ?? height, outWidth = sizes[1] ?? width
+            emberPrecondition(outHeight >= 0 && outWidth >= 0, "\(op): elements of output_size must be greater than or equal to 0 but received [\(outHeight), \(outWidth)]")
+            let rows = AverageWindows.adaptive(input: height, output: outHeight)
+            let columns = AverageWindows.adaptive(input: width, output: outWidth)
+            let windows = AverageWindows(inHeight: height, inWidth: width, outHeight: outHeight, outWidth: outWidth,
+                                         rowStart: rows.start, rowEnd: rows.end, rowScale: rows.scale,
+                                         columnStart: columns.start, columnEnd: columns.end, columnScale: columns.scale)
+            let leading = Array(input.shape.dropLast(2))
+            let planes = leading.reduce(1, *)
+            return windowAverage(input.reshaped([planes, height, width]), windows, transpose: false)
+                .reshaped(leading + [outHeight, outWidth])
+        }
     }
 
     /// The linear primitive of average pooling: [P, inH, inW] -> [P, outH, outW], or the

@@ -13,22 +13,24 @@ extension Tensor {
     ///
     ///     Tensor([1, 2, 3] as [Float]).flip(dims: [0])   // [3, 2, 1]
     public func flip(dims: [Int]) -> Tensor {
-        let axes = dims.map { normalizedDim($0, op: "flip") }
-        emberPrecondition(Set(axes).count == axes.count, "flip: dim \(dims) appears multiple times in the list of dims")
-        var strides = self.strides
-        var offset = layout.offset
-        for axis in axes where axis < rank && shape[axis] > 1 {
-            offset += (shape[axis] - 1) * strides[axis]
-            strides[axis] = -strides[axis]
-        }
-        let result = Tensor(uninitializedShape: shape, dtype: dtype)
-        CopyKernel.copy(from: view(as: Layout(shape: shape, strides: strides, offset: offset)), into: result)
-        if GraphRecorder.shouldRecord(self) {
-            GraphRecorder.record("flip", inputs: [self], outputs: [result]) { context in
-                [context.gradOutput.flip(dims: axes)]
+        Tracing.recordOpaque("flip", "dims: \(dims)", [self], replay: { $0[0].flip(dims: dims) }) {
+            let axes = dims.map { normalizedDim($0, op: "flip") }
+            emberPrecondition(Set(axes).count == axes.count, "flip: dim \(dims) appears multiple times in the list of dims")
+            var strides = self.strides
+            var offset = layout.offset
+            for axis in axes where axis < rank && shape[axis] > 1 {
+                offset += (shape[axis] - 1) * strides[axis]
+                strides[axis] = -strides[axis]
             }
+            let result = Tensor(uninitializedShape: shape, dtype: dtype)
+            CopyKernel.copy(from: view(as: Layout(shape: shape, strides: strides, offset: offset)), into: result)
+            if GraphRecorder.shouldRecord(self) {
+                GraphRecorder.record("flip", inputs: [self], outputs: [result]) { context in
+                    [context.gradOutput.flip(dims: axes)]
+                }
+            }
+            return result
         }
-        return result
     }
 
     /// Rotates elements along `dims` by `shifts` (elements pushed off the end come back at the
@@ -37,18 +39,20 @@ extension Tensor {
     ///     Tensor.arange(5).roll(shifts: [2])            // [3, 4, 0, 1, 2]
     ///     x.roll(shifts: [1, -1], dims: [0, 1])
     public func roll(shifts: [Int], dims: [Int] = []) -> Tensor {
-        if dims.isEmpty {
-            emberPrecondition(shifts.count == 1, "roll: without dims, expected exactly one shift, but got shifts \(shifts)")
-            return flattened().rolled(by: shifts[0], along: 0).reshaped(shape)
+        Tracing.recordOpaque("roll", "shifts: \(shifts), dims: \(dims)", [self], replay: { $0[0].roll(shifts: shifts, dims: dims) }) {
+            if dims.isEmpty {
+                emberPrecondition(shifts.count == 1, "roll: without dims, expected exactly one shift, but got shifts \(shifts)")
+                return flattened().rolled(by: shifts[0], along: 0).reshaped(shape)
+            }
+            emberPrecondition(shifts.count == dims.count,
+                         "roll: shifts and dims must align; got \(shifts.count) shifts \(shifts) and \(dims.count) dims \(dims)")
+            var result = self
+            for (shift, dim) in zip(shifts, dims) {
+                result = result.rolled(by: shift, along: normalizedDim(dim, op: "roll"))
+            }
+            // Always a new tensor, as in PyTorch, even when every shift is zero.
+            return result === self ? contiguousCopy() : result
         }
-        emberPrecondition(shifts.count == dims.count,
-                     "roll: shifts and dims must align; got \(shifts.count) shifts \(shifts) and \(dims.count) dims \(dims)")
-        var result = self
-        for (shift, dim) in zip(shifts, dims) {
-            result = result.rolled(by: shift, along: normalizedDim(dim, op: "roll"))
-        }
-        // Always a new tensor, as in PyTorch, even when every shift is zero.
-        return result === self ? contiguousCopy() : result
     }
 
     /// Roll along one dimension: two block copies.
@@ -74,27 +78,29 @@ extension Tensor {
     ///
     ///     Tensor([1, 2] as [Float]).repeated([2, 3])   // shape [2, 6]
     public func repeated(_ repeats: [Int]) -> Tensor {
-        emberPrecondition(repeats.count >= rank,
-                     "repeat: number of dimensions of repeat dims (\(repeats.count)) can not be smaller than number of dimensions of tensor (\(rank)); got repeats \(repeats) for shape \(shape)")
-        emberPrecondition(repeats.allSatisfy { $0 >= 0 }, "repeat: repeats must be non-negative, but got \(repeats)")
-        let lead = repeats.count - rank
-        let paddedShape = Array(repeating: 1, count: lead) + shape
-        let paddedStrides = Array(repeating: 0, count: lead) + strides
-        // The output seen as [r0, s0, r1, s1, …]; the input is read with stride 0 along each r.
-        let interleavedShape = zip(repeats, paddedShape).flatMap { [$0, $1] }
-        let sourceStrides = paddedStrides.flatMap { [0, $0] }
-        let result = Tensor(uninitializedShape: zip(repeats, paddedShape).map(*), dtype: dtype)
-        CopyKernel.copy(from: view(as: Layout(shape: interleavedShape, strides: sourceStrides, offset: layout.offset)),
-                        into: result.view(as: Layout(contiguous: interleavedShape)))
-        if GraphRecorder.shouldRecord(self) {
-            let inputShape = shape
-            let repeatDims = (0..<repeats.count).map { 2 * $0 }
-            GraphRecorder.record("repeat", inputs: [self], outputs: [result]) { context in
-                let tiles = context.gradOutput.reshaped(interleavedShape)
-                return [repeatDims.isEmpty ? tiles : tiles.sum(dims: repeatDims).reshaped(inputShape)]
+        Tracing.recordOpaque("repeat", "\(repeats)", [self], replay: { $0[0].repeated(repeats) }) {
+            emberPrecondition(repeats.count >= rank,
+                         "repeat: number of dimensions of repeat dims (\(repeats.count)) can not be smaller than number of dimensions of tensor (\(rank)); got repeats \(repeats) for shape \(shape)")
+            emberPrecondition(repeats.allSatisfy { $0 >= 0 }, "repeat: repeats must be non-negative, but got \(repeats)")
+            let lead = repeats.count - rank
+            let paddedShape = Array(repeating: 1, count: lead) + shape
+            let paddedStrides = Array(repeating: 0, count: lead) + strides
+            // The output seen as [r0, s0, r1, s1, …]; the input is read with stride 0 along each r.
+            let interleavedShape = zip(repeats, paddedShape).flatMap { [$0, $1] }
+            let sourceStrides = paddedStrides.flatMap { [0, $0] }
+            let result = Tensor(uninitializedShape: zip(repeats, paddedShape).map(*), dtype: dtype)
+            CopyKernel.copy(from: view(as: Layout(shape: interleavedShape, strides: sourceStrides, offset: layout.offset)),
+                            into: result.view(as: Layout(contiguous: interleavedShape)))
+            if GraphRecorder.shouldRecord(self) {
+                let inputShape = shape
+                let repeatDims = (0..<repeats.count).map { 2 * $0 }
+                GraphRecorder.record("repeat", inputs: [self], outputs: [result]) { context in
+                    let tiles = context.gradOutput.reshaped(interleavedShape)
+                    return [repeatDims.isEmpty ? tiles : tiles.sum(dims: repeatDims).reshaped(inputShape)]
+                }
             }
+            return result
         }
-        return result
     }
 
     /// The lower triangle of the last two dimensions: elements with column - row <= `diagonal`
@@ -110,16 +116,18 @@ extension Tensor {
     public func triu(diagonal: Int = 0) -> Tensor { triangle(lower: false, diagonal: diagonal, op: "triu") }
 
     private func triangle(lower: Bool, diagonal: Int, op: String) -> Tensor {
-        emberPrecondition(rank >= 2, "\(op): input tensor must have at least 2 dimensions, but got shape \(shape)")
-        let rows = shape[rank - 2], columns = shape[rank - 1]
-        var keep = [Bool](repeating: false, count: rows * columns)
-        for row in 0..<rows {
-            for column in 0..<columns {
-                keep[row * columns + column] = lower ? column - row <= diagonal : column - row >= diagonal
+        Tracing.recordOpaque("\(op)", "diagonal: \(diagonal)", [self], replay: { lower ? $0[0].tril(diagonal: diagonal) : $0[0].triu(diagonal: diagonal) }) {
+            emberPrecondition(rank >= 2, "\(op): input tensor must have at least 2 dimensions, but got shape \(shape)")
+            let rows = shape[rank - 2], columns = shape[rank - 1]
+            var keep = [Bool](repeating: false, count: rows * columns)
+            for row in 0..<rows {
+                for column in 0..<columns {
+                    keep[row * columns + column] = lower ? column - row <= diagonal : column - row >= diagonal
+                }
             }
+            let mask = Tensor(shape: [rows, columns], scalars: keep)
+            return Tensor.where(mask, self, Tensor.zeros([], dtype: dtype))
         }
-        let mask = Tensor(shape: [rows, columns], scalars: keep)
-        return Tensor.where(mask, self, Tensor.zeros([], dtype: dtype))
     }
 }
 
@@ -179,6 +187,11 @@ extension Tensor {
     /// constant padding of the gradient by the negated amounts (crop where we padded, zeros
     /// where we cropped).
     private func constantPadded(_ pairs: [(dim: Int, before: Int, after: Int)], value: Double) -> Tensor {
+        Tracing.recordOpaque("pad", "\(pairs.map { [$0.before, $0.after] }), value \(value)", [self],
+                             replay: { $0[0].constantPadded(pairs, value: value) }) { constantPaddedUntraced(pairs, value: value) }
+    }
+
+    private func constantPaddedUntraced(_ pairs: [(dim: Int, before: Int, after: Int)], value: Double) -> Tensor {
         var outputShape = shape
         var source = [SliceComponent](repeating: .range(start: 0, end: Int.max, step: 1), count: rank)
         var destination = source

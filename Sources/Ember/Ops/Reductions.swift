@@ -238,12 +238,16 @@ extension Tensor {
     ///
     ///     logits.argmax(dim: -1)
     public func argmax(dim: Int? = nil, keepDim: Bool = false) -> Tensor {
-        argReduced(isMax: true, axis: dim.map { normalizedDim($0, op: "argmax()") }, keepDim: keepDim, op: "argmax()")
+        Tracing.recordOpaque("argmax", "dim: \(String(describing: dim)), keepDim: \(keepDim)", [self], replay: { $0[0].argmax(dim: dim, keepDim: keepDim) }) {
+            argReduced(isMax: true, axis: dim.map { normalizedDim($0, op: "argmax()") }, keepDim: keepDim, op: "argmax()")
+        }
     }
 
     /// Index (int64) of the first minimum along `dim`, or of the flattened tensor when `dim` is nil.
     public func argmin(dim: Int? = nil, keepDim: Bool = false) -> Tensor {
-        argReduced(isMax: false, axis: dim.map { normalizedDim($0, op: "argmin()") }, keepDim: keepDim, op: "argmin()")
+        Tracing.recordOpaque("argmin", "dim: \(String(describing: dim)), keepDim: \(keepDim)", [self], replay: { $0[0].argmin(dim: dim, keepDim: keepDim) }) {
+            argReduced(isMax: false, axis: dim.map { normalizedDim($0, op: "argmin()") }, keepDim: keepDim, op: "argmin()")
+        }
     }
 }
 

@@ -8,17 +8,19 @@ extension Tensor {
     ///
     ///     Tensor([1, 2, 3] as [Float]).cumsum(dim: 0)   // [1, 3, 6]
     public func cumsum(dim: Int) -> Tensor {
-        let axis = normalizedDim(dim, op: "cumsum")
-        let result = scanned(product: false, axis: axis)
-        if GraphRecorder.shouldRecord(self) {
-            let rank = self.rank
-            GraphRecorder.record("cumsum", inputs: [self], outputs: [result]) { context in
-                // d/dx_i sum_k>=i g_k: a reversed running sum of the gradient.
-                guard rank > 0 else { return [context.gradOutput] }
-                return [context.gradOutput.flippedView(axis).cumsum(dim: axis).flippedView(axis)]
+        Tracing.recordOpaque("cumsum", "dim: \(dim)", [self], replay: { $0[0].cumsum(dim: dim) }) {
+            let axis = normalizedDim(dim, op: "cumsum")
+            let result = scanned(product: false, axis: axis)
+            if GraphRecorder.shouldRecord(self) {
+                let rank = self.rank
+                GraphRecorder.record("cumsum", inputs: [self], outputs: [result]) { context in
+                    // d/dx_i sum_k>=i g_k: a reversed running sum of the gradient.
+                    guard rank > 0 else { return [context.gradOutput] }
+                    return [context.gradOutput.flippedView(axis).cumsum(dim: axis).flippedView(axis)]
+                }
             }
+            return result
         }
-        return result
     }
 
     /// Running product along `dim`; integers and bools give int64. The gradient is exact when
@@ -27,22 +29,24 @@ extension Tensor {
     ///
     ///     Tensor([1, 2, 3] as [Float]).cumprod(dim: 0)  // [1, 2, 6]
     public func cumprod(dim: Int) -> Tensor {
-        let axis = normalizedDim(dim, op: "cumprod")
-        let result = scanned(product: true, axis: axis)
-        if GraphRecorder.shouldRecord(self) {
-            let x = self, rank = self.rank
-            GraphRecorder.record("cumprod", inputs: [x], outputs: [result], saved: [x], savesOutputs: true) { context in
-                let g = context.gradOutput, y = context.output
-                guard rank > 0 else { return [g] }
-                let hasZeros = withoutGrad { (x .== 0).any().item(as: Bool.self) }
-                if !hasZeros {
-                    // d/dx_i = sum_{k>=i} g_k y_k / x_i.
-                    return [(g * y).flippedView(axis).cumsum(dim: axis).flippedView(axis) / x]
+        Tracing.recordOpaque("cumprod", "dim: \(dim)", [self], replay: { $0[0].cumprod(dim: dim) }) {
+            let axis = normalizedDim(dim, op: "cumprod")
+            let result = scanned(product: true, axis: axis)
+            if GraphRecorder.shouldRecord(self) {
+                let x = self, rank = self.rank
+                GraphRecorder.record("cumprod", inputs: [x], outputs: [result], saved: [x], savesOutputs: true) { context in
+                    let g = context.gradOutput, y = context.output
+                    guard rank > 0 else { return [g] }
+                    let hasZeros = withoutGrad { (x .== 0).any().item(as: Bool.self) }
+                    if !hasZeros {
+                        // d/dx_i = sum_{k>=i} g_k y_k / x_i.
+                        return [(g * y).flippedView(axis).cumsum(dim: axis).flippedView(axis) / x]
+                    }
+                    return [Tensor.cumprodGradientWithZeros(x, g, axis: axis)]
                 }
-                return [Tensor.cumprodGradientWithZeros(x, g, axis: axis)]
             }
+            return result
         }
-        return result
     }
 
     /// d/dx_i of sum_k g_k prod_{j<=k} x_j without dividing: for each i, the running product

@@ -20,7 +20,9 @@ extension Tensor {
     ///
     ///     Tensor([3, 1, 2] as [Float]).argsort()   // [1, 2, 0]
     public func argsort(dim: Int = -1, descending: Bool = false) -> Tensor {
-        sortIndices(axis: normalizedDim(dim, op: "argsort"), descending: descending)
+        Tracing.recordOpaque("argsort", "dim: \(dim), descending: \(descending)", [self], replay: { $0[0].argsort(dim: dim, descending: descending) }) {
+            sortIndices(axis: normalizedDim(dim, op: "argsort"), descending: descending)
+        }
     }
 
     /// The `k` largest (or smallest) elements along `dim` and their positions. Results are
