@@ -17,7 +17,7 @@ public func compile(backend: any Backend = CPUBackend(), _ body: @escaping (Tens
     CompiledFunction(arity: 1, backend: backend) { [body($0[0])] }
 }
 
-/// Compiles a function of two tensors (see ``compile(backend:_:)-(Tensor)->Tensor``).
+/// Compiles a function of two tensors (see ``compile(backend:_:)-(_,(Tensor)->Tensor)``).
 ///
 ///     let f = compile { (x: Tensor, r: Tensor) in F.layerNorm(x + r, normalizedShape: [768]) }
 public func compile(backend: any Backend = CPUBackend(), _ body: @escaping (Tensor, Tensor) -> Tensor) -> CompiledFunction {
@@ -49,7 +49,7 @@ extension Layer {
     }
 }
 
-/// A function compiled by ``compile(backend:_:)-(Tensor)->Tensor``: call it like the function.
+/// A function compiled by ``compile(backend:_:)-(_,(Tensor)->Tensor)``: call it like the function.
 ///
 /// Each input signature (shapes, dtypes, `requiresGrad` of the inputs, grad mode, and for
 /// ``Layer/compiled(backend:)`` the modules' training flags) has its own trace and plan, up to

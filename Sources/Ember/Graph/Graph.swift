@@ -1,7 +1,7 @@
 /// A computation as data: SSA values with a shape and dtype, and nodes that each apply one
 /// ``Primitive`` to earlier values and define one new value.
 ///
-/// ``compile(_:)`` builds one by tracing a function; the passes in `Graph/Passes` rewrite it;
+/// ``compile(backend:_:)-(_,(Tensor)->Tensor)`` builds one by tracing a function; the passes in `Graph/Passes` rewrite it;
 /// an execution plan runs it on a ``Backend``. Values come from four places: the function's
 /// inputs, tensors it captured (a module's parameters, read afresh at every call), constants
 /// made inside the trace (`Tensor.full`, Swift scalars in `x * 2`), and nodes.

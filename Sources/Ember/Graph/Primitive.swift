@@ -1,6 +1,6 @@
 /// One primitive operation of the graph IR, as a value: its name and typed attributes.
 ///
-/// Every node of a ``Graph`` holds one. The eager ops record these while ``compile(_:)``
+/// Every node of a ``Graph`` holds one. The eager ops record these while ``compile(backend:_:)-(_,(Tensor)->Tensor)``
 /// traces a function; the passes rewrite them, the executor runs them through a ``Backend``,
 /// and a saved graph stores them by ``name`` and ``attributes``. Composite operations (losses,
 /// most layers) are traced as the primitives they are written in; a few hot ones (matmul,

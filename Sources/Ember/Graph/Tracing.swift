@@ -1,6 +1,6 @@
 import CEmberKernels
 
-/// The hook every traced op passes through: while ``compile(_:)`` traces a function on this
+/// The hook every traced op passes through: while ``compile(backend:_:)-(_,(Tensor)->Tensor)`` traces a function on this
 /// thread, ops run eagerly as always and also record a ``Primitive`` node into the trace.
 /// Otherwise the hook costs one load of a process-wide counter.
 ///
