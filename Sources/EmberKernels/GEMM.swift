@@ -34,11 +34,12 @@ public enum GEMM {
         m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
         b: UnsafePointer<Float>, bRowStride: Int, bColumnStride: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, cRowStride: Int
+        beta: Float, c: UnsafeMutablePointer<Float>, cRowStride: Int, packedPanels: PackedPanels? = nil
     ) {
-        let problem = GEMMProblem(
+        var problem = GEMMProblem(
             m: m, n: n, k: k, alpha: alpha, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
             b: b, bRowStride: bRowStride, bColumnStride: bColumnStride, beta: beta, c: c, cRowStride: cRowStride)
+        problem.packedPanels = packedPanels
         run(problem, kernels: Float32GEMMKernels.self, level: -1, threads: ParallelLoop.threadCount,
             blas: PlatformBLAS.active)
     }
@@ -51,11 +52,12 @@ public enum GEMM {
         m: Int, n: Int, k: Int, alpha: Double,
         a: UnsafePointer<Double>, aRowStride: Int, aColumnStride: Int,
         b: UnsafePointer<Double>, bRowStride: Int, bColumnStride: Int,
-        beta: Double, c: UnsafeMutablePointer<Double>, cRowStride: Int
+        beta: Double, c: UnsafeMutablePointer<Double>, cRowStride: Int, packedPanels: PackedPanels? = nil
     ) {
-        let problem = GEMMProblem(
+        var problem = GEMMProblem(
             m: m, n: n, k: k, alpha: alpha, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
             b: b, bRowStride: bRowStride, bColumnStride: bColumnStride, beta: beta, c: c, cRowStride: cRowStride)
+        problem.packedPanels = packedPanels
         run(problem, kernels: Float64GEMMKernels.self, level: -1, threads: ParallelLoop.threadCount,
             blas: PlatformBLAS.active)
     }
@@ -330,7 +332,14 @@ public enum GEMM {
                 let thickness = min(kc, k - depth)
                 // Only the first depth block applies beta; the later ones accumulate.
                 let beta = depth == 0 ? problem.beta : 1
-                if let window = problem.window {
+                var panel = UnsafePointer(packedB)
+                if problem.window == nil, let cache = problem.packedPanels {
+                    let source = problem.b + depth * problem.bRowStride + column * problem.bColumnStride
+                    panel = cache.panel(source, depth: thickness, width: width, rowStride: problem.bRowStride,
+                                        columnStride: problem.bColumnStride, config: config, bytes: bytesB) { destination in
+                        Kernels.packB(config, thickness, width, source, problem.bRowStride, problem.bColumnStride, destination)
+                    }
+                } else if let window = problem.window {
                     Kernels.packIm2col(config, thickness, width, problem.b, problem.imageStride, window,
                                        depth, problem.firstColumn + column, packedB)
                 } else {
@@ -344,7 +353,7 @@ public enum GEMM {
                     Kernels.packA(config, height, thickness,
                                   problem.a + row * problem.aRowStride + depth * problem.aColumnStride,
                                   problem.aRowStride, problem.aColumnStride, packedA)
-                    Kernels.macro(config, height, width, thickness, problem.alpha, packedA, packedB, beta,
+                    Kernels.macro(config, height, width, thickness, problem.alpha, packedA, panel, beta,
                                   problem.c + row * problem.cRowStride + column, problem.cRowStride)
                     row += height
                 }
@@ -381,6 +390,8 @@ struct GEMMProblem<Scalar> {
     var window: UnsafePointer<ember_window_geometry>? = nil
     var imageStride = 0
     var firstColumn = 0
+    /// When set, packed panels of B are kept here between calls (B stays the same).
+    var packedPanels: PackedPanels? = nil
 
     /// The same product restricted to a rectangle of C (full depth).
     func block(rows: Range<Int>, columns: Range<Int>) -> GEMMProblem {

@@ -16,6 +16,33 @@ public protocol Backend: Sendable {
     /// Runs a fused group of pointwise nodes in one pass over memory, writing each of the
     /// group's outputs into `outputs` (contiguous, shaped like the group).
     func runFused(_ program: FusedProgram, inputs: [Tensor], outputs: [Tensor])
+    /// `run` for a node whose plan keeps `state` for it between calls: what the backend may
+    /// cache there (packed weights, compiled kernels) is its own. The plan gives state only to
+    /// nodes whose cached forms it knows to stay valid (a matmul by a captured weight, checked
+    /// against the weight's version by the backend).
+    func run(_ primitive: Primitive, inputs: [Tensor], output: Tensor?, state: BackendNodeState) -> Tensor
+}
+
+extension Backend {
+    public func run(_ primitive: Primitive, inputs: [Tensor], output: Tensor?, state: BackendNodeState) -> Tensor {
+        run(primitive, inputs: inputs, output: output)
+    }
+}
+
+/// What a backend keeps for one node of an execution plan between calls.
+public final class BackendNodeState: @unchecked Sendable {
+    /// The backend's own value; only the plan's exclusive calls touch it (one at a time).
+    public var value: AnyObject?
+    public init() {}
+}
+
+/// The CPU backend's state for a matmul by a weight: B's packed panels and the version of the
+/// weight they were packed from.
+final class PackedWeight {
+    let panels = PackedPanels()
+    var storage: TensorStorage?
+    var version = -1
+    var layout: Layout?
 }
 
 /// The CPU backend: each primitive calls the eager op that records it (with grad mode off and
@@ -82,6 +109,24 @@ public struct CPUBackend: Backend {
 
     public func runFused(_ program: FusedProgram, inputs: [Tensor], outputs: [Tensor]) {
         FusedKernel.run(program, inputs: inputs, outputs: outputs)
+    }
+
+    /// A matmul by a weight reuses the weight's packed panels while its version is unchanged.
+    public func run(_ primitive: Primitive, inputs: [Tensor], output: Tensor?, state: BackendNodeState) -> Tensor {
+        guard case .matmul = primitive, inputs[0].rank == 2, inputs[1].rank == 2, inputs[0].dtype == inputs[1].dtype,
+              inputs[0].dtype == .float32 || inputs[0].dtype == .float64 else {
+            return run(primitive, inputs: inputs, output: output)
+        }
+        let b = inputs[1]
+        let weight = (state.value as? PackedWeight) ?? PackedWeight()
+        state.value = weight
+        if weight.storage !== b.storage || weight.version != b.storage.version || weight.layout != b.layout {
+            weight.panels.removeAll()
+            (weight.storage, weight.version, weight.layout) = (b.storage, b.storage.version, b.layout)
+        }
+        let result = output ?? Tensor(uninitializedShape: [inputs[0].shape[0], b.shape[1]], dtype: b.dtype)
+        MatrixProductKernel.run(inputs[0], b, into: result, batchShape: [], packedPanels: weight.panels)
+        return result
     }
 
     // Op tables by name: the graph stores names so that a saved graph stays readable.

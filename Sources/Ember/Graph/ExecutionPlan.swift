@@ -29,6 +29,8 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
     private var arena: (storage: TensorStorage, tensors: [Int: Tensor])?
     /// One-element constants that fused groups read, converted to the group's dtype once.
     private let convertedConstants: [Int: Tensor]
+    /// Backend state of the nodes that keep some between calls (matmuls by a weight), by node.
+    private let nodeStates: [Int: BackendNodeState]
     private var busy: Int64 = 0
 
     init(graph: Graph, backend: any Backend, fuse: Bool = true, planMemory: Bool = true) {
@@ -60,6 +62,18 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             }
         }
         convertedConstants = converted
+        // A matmul whose B is (a view of) a captured tensor or a constant multiplies by the
+        // same weight at every call: its backend may keep the weight's packed form.
+        var root = Array(graph.values.indices)
+        for node in graph.nodes where node.primitive.isView { root[node.output] = root[node.inputs[0]] }
+        var states: [Int: BackendNodeState] = [:]
+        for case .node(let index) in units where graph.nodes[index].primitive == .matmul {
+            switch graph.values[root[graph.nodes[index].inputs[1]]].source {
+            case .captured, .constant: states[index] = BackendNodeState()
+            default: break
+            }
+        }
+        nodeStates = states
     }
 
     var description: String {
@@ -96,7 +110,11 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                 case .node(let index):
                     let node = graph.nodes[index]
                     let operands = node.inputs.map { slots[$0]! }
-                    slots[node.output] = backend.run(node.primitive, inputs: operands, output: planned[node.output])
+                    if exclusive, let state = nodeStates[index] {
+                        slots[node.output] = backend.run(node.primitive, inputs: operands, output: planned[node.output], state: state)
+                    } else {
+                        slots[node.output] = backend.run(node.primitive, inputs: operands, output: planned[node.output])
+                    }
                 case .fused(let program, let inputValues, let outputValues, _):
                     let outputs = outputValues.map { value in
                         planned[value] ?? Tensor(uninitializedShape: graph.values[value].shape, dtype: graph.values[value].dtype)

@@ -199,17 +199,22 @@ enum MatrixProductKernel {
     }
 
     /// float32 / float64 through GEMM.
-    static func run(_ a: Tensor, _ b: Tensor, into result: Tensor, batchShape: [Int]) {
+    /// `packedPanels`: a cache of B's packed panels that the caller keeps while B is unchanged
+    /// (a compiled plan's weight); used when the product is one GEMM on B in place.
+    static func run(_ a: Tensor, _ b: Tensor, into result: Tensor, batchShape: [Int], packedPanels: PackedPanels? = nil) {
         let a = hasUnitStride(a) ? a : withoutGrad { a.contiguous() }
-        let b = hasUnitStride(b) ? b : withoutGrad { b.contiguous() }
+        let bInPlace = hasUnitStride(b)
+        let b = bInPlace ? b : withoutGrad { b.contiguous() }
+        let panels = bInPlace ? packedPanels : nil
         switch a.dtype {
-        case .float32: run(Float.self, a, b, into: result, batchShape: batchShape)
-        case .float64: run(Double.self, a, b, into: result, batchShape: batchShape)
+        case .float32: run(Float.self, a, b, into: result, batchShape: batchShape, packedPanels: panels)
+        case .float64: run(Double.self, a, b, into: result, batchShape: batchShape, packedPanels: panels)
         default: emberFailure("matmul: GEMM path called with \(a.dtype)")
         }
     }
 
-    private static func run<T: GEMMScalar>(_ type: T.Type, _ a: Tensor, _ b: Tensor, into result: Tensor, batchShape: [Int]) {
+    private static func run<T: GEMMScalar>(_ type: T.Type, _ a: Tensor, _ b: Tensor, into result: Tensor, batchShape: [Int],
+                                           packedPanels: PackedPanels?) {
         let n = a.shape[a.rank - 2], k = a.shape[a.rank - 1], m = b.shape[b.rank - 1]
         let aRow = a.strides[a.rank - 2], aColumn = a.strides[a.rank - 1]
         let bRow = b.strides[b.rank - 2], bColumn = b.strides[b.rank - 1]
@@ -225,7 +230,8 @@ enum MatrixProductKernel {
         if batchCount == 1 || (bIsShared && a.shape.dropLast(2).reduce(1, *) == batchCount) {
             if let folded = batchCount == 1 ? [aRow, aColumn] : a.viewStrides(for: [batchCount * n, k]) {
                 T.gemm(m: batchCount * n, n: m, k: k, a: aBase, aRowStride: folded[0], aColumnStride: folded[1],
-                       b: bBase, bRowStride: bRow, bColumnStride: bColumn, c: cBase, cRowStride: m)
+                       b: bBase, bRowStride: bRow, bColumnStride: bColumn, c: cBase, cRowStride: m,
+                       packedPanels: packedPanels)
                 return
             }
         }
@@ -236,7 +242,7 @@ enum MatrixProductKernel {
         let multiply = { (batch: Int) in
             T.gemm(m: n, n: m, k: k, a: aBase + aOffsets[batch], aRowStride: aRow, aColumnStride: aColumn,
                    b: bBase + bOffsets[batch], bRowStride: bRow, bColumnStride: bColumn,
-                   c: cBase + batch * n * m, cRowStride: m)
+                   c: cBase + batch * n * m, cRowStride: m, packedPanels: nil)
         }
         if work >= perMatrixParallelLimit {
             // Large matrices: GEMM threads inside each product.
@@ -289,16 +295,17 @@ protocol GEMMScalar {
     static func gemm(m: Int, n: Int, k: Int,
                      a: UnsafePointer<Self>, aRowStride: Int, aColumnStride: Int,
                      b: UnsafePointer<Self>, bRowStride: Int, bColumnStride: Int,
-                     c: UnsafeMutablePointer<Self>, cRowStride: Int)
+                     c: UnsafeMutablePointer<Self>, cRowStride: Int, packedPanels: PackedPanels?)
 }
 
 extension Float: GEMMScalar {
     @inline(__always)
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
                      b: UnsafePointer<Float>, bRowStride: Int, bColumnStride: Int,
-                     c: UnsafeMutablePointer<Float>, cRowStride: Int) {
+                     c: UnsafeMutablePointer<Float>, cRowStride: Int, packedPanels: PackedPanels? = nil) {
         GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
-                      b: b, bRowStride: bRowStride, bColumnStride: bColumnStride, beta: 0, c: c, cRowStride: cRowStride)
+                      b: b, bRowStride: bRowStride, bColumnStride: bColumnStride, beta: 0, c: c, cRowStride: cRowStride,
+                      packedPanels: packedPanels)
     }
 }
 
@@ -306,8 +313,9 @@ extension Double: GEMMScalar {
     @inline(__always)
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, aRowStride: Int, aColumnStride: Int,
                      b: UnsafePointer<Double>, bRowStride: Int, bColumnStride: Int,
-                     c: UnsafeMutablePointer<Double>, cRowStride: Int) {
+                     c: UnsafeMutablePointer<Double>, cRowStride: Int, packedPanels: PackedPanels? = nil) {
         GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
-                      b: b, bRowStride: bRowStride, bColumnStride: bColumnStride, beta: 0, c: c, cRowStride: cRowStride)
+                      b: b, bRowStride: bRowStride, bColumnStride: bColumnStride, beta: 0, c: c, cRowStride: cRowStride,
+                      packedPanels: packedPanels)
     }
 }

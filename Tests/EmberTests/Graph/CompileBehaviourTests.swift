@@ -184,6 +184,19 @@ struct CompileBehaviourTests {
         }
     }
 
+    @Test func weightsPackedOnceFollowInPlaceUpdates() {
+        // Large enough for the blocked GEMM, whose panels of B (the weight) the plan keeps.
+        let layer = Linear(300, 200).eval()
+        let f = layer.compiled()
+        let x = Tensor.randn([64, 300])
+        for step in 0..<3 {
+            _ = withNoGrad { f(x) }
+            expectClose(withNoGrad { f(x) }, withNoGrad { layer(x) }, relative: 1e-5, absolute: 1e-5, "step \(step)")
+            // An optimizer-like in-place update: the packed panels must not survive it.
+            withNoGrad { layer.weight.add_(Tensor.randn([200, 300]), alpha: 0.1) }
+        }
+    }
+
     @Test func layerNormTakesItsPointwisePrologue() {
         for (shape, dtype) in [([5, 7, 48], DType.float32), ([3, 3000], .float32), ([4, 33], .float64)] {
             let n = shape.last!
