@@ -22,6 +22,12 @@ import CEmberKernels
 /// which avoids that duplicate packing but needs a barrier per block.
 ///
 /// A platform BLAS (`PlatformBLAS.active`, off by default) takes the large products instead.
+/// Work that `GEMM.multiply` runs on each finished block of C while it is still in cache,
+/// `epilogue(rows, columns)` in C's coordinates, on the thread that computed the block: a bias,
+/// an activation or a residual added to the product (epilogue fusion). The blocks of one call
+/// are disjoint and together cover C once.
+public typealias GEMMEpilogue = (_ rows: Range<Int>, _ columns: Range<Int>) -> Void
+
 public enum GEMM {
     /// `C[i, j] = alpha * sum_p A[i, p] * B[p, j] + beta * C[i, j]` for `i < m`, `j < n`, `p < k`.
     ///
@@ -34,12 +40,14 @@ public enum GEMM {
         m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
         b: UnsafePointer<Float>, bRowStride: Int, bColumnStride: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, cRowStride: Int, packedPanels: PackedPanels? = nil
+        beta: Float, c: UnsafeMutablePointer<Float>, cRowStride: Int, packedPanels: PackedPanels? = nil,
+        epilogue: GEMMEpilogue? = nil
     ) {
         var problem = GEMMProblem(
             m: m, n: n, k: k, alpha: alpha, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
             b: b, bRowStride: bRowStride, bColumnStride: bColumnStride, beta: beta, c: c, cRowStride: cRowStride)
         problem.packedPanels = packedPanels
+        problem.epilogue = epilogue
         run(problem, kernels: Float32GEMMKernels.self, level: -1, threads: ParallelLoop.threadCount,
             blas: PlatformBLAS.active)
     }
@@ -52,12 +60,14 @@ public enum GEMM {
         m: Int, n: Int, k: Int, alpha: Double,
         a: UnsafePointer<Double>, aRowStride: Int, aColumnStride: Int,
         b: UnsafePointer<Double>, bRowStride: Int, bColumnStride: Int,
-        beta: Double, c: UnsafeMutablePointer<Double>, cRowStride: Int, packedPanels: PackedPanels? = nil
+        beta: Double, c: UnsafeMutablePointer<Double>, cRowStride: Int, packedPanels: PackedPanels? = nil,
+        epilogue: GEMMEpilogue? = nil
     ) {
         var problem = GEMMProblem(
             m: m, n: n, k: k, alpha: alpha, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
             b: b, bRowStride: bRowStride, bColumnStride: bColumnStride, beta: beta, c: c, cRowStride: cRowStride)
         problem.packedPanels = packedPanels
+        problem.epilogue = epilogue
         run(problem, kernels: Float64GEMMKernels.self, level: -1, threads: ParallelLoop.threadCount,
             blas: PlatformBLAS.active)
     }
@@ -193,15 +203,16 @@ public enum GEMM {
         }
         if path == .platformBLAS, let blas, let call = problem.cblasCall {
             Kernels.callCBLAS(blas, call, problem)
+            problem.finish()
             return
         }
         let config = Kernels.config(level: level)
         let threads = work < parallelLimit ? 1 : threads
         switch path {
         case .direct, .platformBLAS:
-            split(problem, threads: threads, columnTile: 8, rowTile: 1) { Kernels.direct(config, $0) }
+            split(problem, threads: threads, columnTile: 8, rowTile: 1) { Kernels.direct(config, $0); $0.finish() }
         case .small:
-            split(problem, threads: threads, columnTile: 16, rowTile: 6) { Kernels.small(config, $0) }
+            split(problem, threads: threads, columnTile: 16, rowTile: 6) { Kernels.small(config, $0); $0.finish() }
         case .blocked:
             split(problem, threads: threads, columnTile: Int(config.nr), rowTile: Int(config.mr)) {
                 multiplyBlocked($0, config: config, kernels: kernels)
@@ -355,6 +366,10 @@ public enum GEMM {
                                   problem.aRowStride, problem.aColumnStride, packedA)
                     Kernels.macro(config, height, width, thickness, problem.alpha, packedA, panel, beta,
                                   problem.c + row * problem.cRowStride + column, problem.cRowStride)
+                    if depth + thickness == k, let epilogue = problem.epilogue {
+                        epilogue(problem.rowOffset + row..<problem.rowOffset + row + height,
+                                 problem.columnOffset + column..<problem.columnOffset + column + width)
+                    }
                     row += height
                 }
                 depth += thickness
@@ -392,6 +407,13 @@ struct GEMMProblem<Scalar> {
     var firstColumn = 0
     /// When set, packed panels of B are kept here between calls (B stays the same).
     var packedPanels: PackedPanels? = nil
+    /// Runs on each finished block of C; `rowOffset`/`columnOffset` place this (sub)problem's C
+    /// in the caller's.
+    var epilogue: GEMMEpilogue? = nil
+    var rowOffset = 0, columnOffset = 0
+
+    /// The epilogue over this problem's whole C.
+    func finish() { epilogue?(rowOffset..<rowOffset + m, columnOffset..<columnOffset + n) }
 
     /// The same product restricted to a rectangle of C (full depth).
     func block(rows: Range<Int>, columns: Range<Int>) -> GEMMProblem {
@@ -405,6 +427,8 @@ struct GEMMProblem<Scalar> {
             block.firstColumn = firstColumn + columns.lowerBound
         }
         block.c = c + rows.lowerBound * cRowStride + columns.lowerBound
+        block.rowOffset = rowOffset + rows.lowerBound
+        block.columnOffset = columnOffset + columns.lowerBound
         return block
     }
 }

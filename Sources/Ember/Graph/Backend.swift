@@ -21,11 +21,23 @@ public protocol Backend: Sendable {
     /// nodes whose cached forms it knows to stay valid (a matmul by a captured weight, checked
     /// against the weight's version by the backend).
     func run(_ primitive: Primitive, inputs: [Tensor], output: Tensor?, state: BackendNodeState) -> Tensor
+    /// A 2-D matmul `a · b` into `product` followed by a fused group that reads the product
+    /// (`inputs` holds `product` itself where the group reads it): the backend may run the group
+    /// on each block of the product as the block is finished (epilogue fusion).
+    func runMatmulEpilogue(_ a: Tensor, _ b: Tensor, product: Tensor, state: BackendNodeState?,
+                           program: FusedProgram, inputs: [Tensor], outputs: [Tensor])
 }
 
 extension Backend {
     public func run(_ primitive: Primitive, inputs: [Tensor], output: Tensor?, state: BackendNodeState) -> Tensor {
         run(primitive, inputs: inputs, output: output)
+    }
+
+    /// The product, then the group: for backends without epilogues.
+    public func runMatmulEpilogue(_ a: Tensor, _ b: Tensor, product: Tensor, state: BackendNodeState?,
+                                  program: FusedProgram, inputs: [Tensor], outputs: [Tensor]) {
+        let result = state.map { run(.matmul, inputs: [a, b], output: product, state: $0) } ?? run(.matmul, inputs: [a, b], output: product)
+        runFused(program, inputs: inputs.map { $0 === product ? result : $0 }, outputs: outputs)
     }
 }
 
@@ -117,16 +129,30 @@ public struct CPUBackend: Backend {
               inputs[0].dtype == .float32 || inputs[0].dtype == .float64 else {
             return run(primitive, inputs: inputs, output: output)
         }
-        let b = inputs[1]
+        let result = output ?? Tensor(uninitializedShape: [inputs[0].shape[0], inputs[1].shape[1]], dtype: inputs[1].dtype)
+        MatrixProductKernel.run(inputs[0], inputs[1], into: result, batchShape: [], packedPanels: CPUBackend.panels(of: inputs[1], in: state))
+        return result
+    }
+
+    /// The group runs on each block of C on the GEMM thread that finished it, while it is hot.
+    public func runMatmulEpilogue(_ a: Tensor, _ b: Tensor, product: Tensor, state: BackendNodeState?,
+                                  program: FusedProgram, inputs: [Tensor], outputs: [Tensor]) {
+        let width = product.shape[1]
+        MatrixProductKernel.run(a, b, into: product, batchShape: [], packedPanels: state.map { CPUBackend.panels(of: b, in: $0) }) { rows, columns in
+            let segments = rows.map { row in row * width + columns.lowerBound..<row * width + columns.upperBound }
+            FusedKernel.run(program, inputs: inputs, outputs: outputs, segments: segments)
+        }
+    }
+
+    /// The packed panels kept for weight `b` in `state`, emptied when `b` changed since.
+    static func panels(of b: Tensor, in state: BackendNodeState) -> PackedPanels {
         let weight = (state.value as? PackedWeight) ?? PackedWeight()
         state.value = weight
         if weight.storage !== b.storage || weight.version != b.storage.version || weight.layout != b.layout {
             weight.panels.removeAll()
             (weight.storage, weight.version, weight.layout) = (b.storage, b.storage.version, b.layout)
         }
-        let result = output ?? Tensor(uninitializedShape: [inputs[0].shape[0], b.shape[1]], dtype: b.dtype)
-        MatrixProductKernel.run(inputs[0], b, into: result, batchShape: [], packedPanels: weight.panels)
-        return result
+        return weight.panels
     }
 
     // Op tables by name: the graph stores names so that a saved graph stays readable.

@@ -15,6 +15,9 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         /// A layer norm (node index) whose input is the only output of a fused group, computed
         /// a tile of rows at a time right before the normalisation reads it.
         case fusedLayerNorm(FusedProgram, inputs: [Int], node: Int)
+        /// A 2-D matmul (node index) whose product only a fused group reads: the group runs as
+        /// the matmul's epilogue, on each block of the product as it is finished.
+        case matmulEpilogue(node: Int, FusedProgram, inputs: [Int], outputs: [Int])
     }
 
     let graph: Graph
@@ -41,7 +44,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             for node in members { graph.nodes[node].fusionGroup = groupIndex }
         }
         self.graph = graph
-        let units = ExecutionPlan.fusingPrologues(ExecutionPlan.schedule(graph, groups: groups), graph)
+        let units = ExecutionPlan.fusingEpilogues(ExecutionPlan.fusingPrologues(ExecutionPlan.schedule(graph, groups: groups), graph), graph)
         self.units = units
         let (offsets, bytes) = planMemory ? ExecutionPlan.planArena(graph, units: units) : ([:], 0)
         arenaOffsets = offsets
@@ -53,6 +56,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             switch unit {
             case .fused(let p, let i, _, _): (program, inputs) = (p, i)
             case .fusedLayerNorm(let p, let i, _): (program, inputs) = (p, i)
+            case .matmulEpilogue(_, let p, let i, _): (program, inputs) = (p, i)
             case .node: continue
             }
             for (value, dtype) in zip(inputs, program.inputTypes) {
@@ -67,7 +71,14 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         var root = Array(graph.values.indices)
         for node in graph.nodes where node.primitive.isView { root[node.output] = root[node.inputs[0]] }
         var states: [Int: BackendNodeState] = [:]
-        for case .node(let index) in units where graph.nodes[index].primitive == .matmul {
+        let matmulNodes = units.compactMap { unit -> Int? in
+            switch unit {
+            case .node(let index) where graph.nodes[index].primitive == .matmul: return index
+            case .matmulEpilogue(let index, _, _, _): return index
+            default: return nil
+            }
+        }
+        for index in matmulNodes {
             switch graph.values[root[graph.nodes[index].inputs[1]]].source {
             case .captured, .constant: states[index] = BackendNodeState()
             default: break
@@ -87,6 +98,11 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             case .fused(let program, let inputs, let outputs, _):
                 let planned = outputs.compactMap { arenaOffsets[$0].map { offset in " @arena+\(offset)" } }.joined()
                 lines.append("  \(outputs.map { "%\($0)" }.joined(separator: ", ")) = \(program) over (\(inputs.map { "%\($0)" }.joined(separator: ", ")))\(planned)")
+            case .matmulEpilogue(let index, let program, let inputs, let outputs):
+                let node = graph.nodes[index]
+                let planned = outputs.compactMap { arenaOffsets[$0].map { offset in " @arena+\(offset)" } }.joined()
+                lines.append("  \(outputs.map { "%\($0)" }.joined(separator: ", ")) = \(program) over (\(inputs.map { "%\($0)" }.joined(separator: ", "))), " +
+                             "the epilogue of %\(node.output) = matmul(%\(node.inputs[0]), %\(node.inputs[1]))\(planned)")
             case .fusedLayerNorm(let program, let inputs, let index):
                 let node = graph.nodes[index]
                 lines.append("  %\(node.output) = \(node.primitive)(\(program) over (\(inputs.map { "%\($0)" }.joined(separator: ", "))), \(node.inputs.dropFirst().map { "%\($0)" }.joined(separator: ", ")))")
@@ -120,6 +136,18 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                         planned[value] ?? Tensor(uninitializedShape: graph.values[value].shape, dtype: graph.values[value].dtype)
                     }
                     backend.runFused(program, inputs: inputValues.map { convertedConstants[$0] ?? slots[$0]! }, outputs: outputs)
+                    for (value, tensor) in zip(outputValues, outputs) { slots[value] = tensor }
+                case .matmulEpilogue(let index, let program, let inputValues, let outputValues):
+                    let node = graph.nodes[index]
+                    let productInfo = graph.values[node.output]
+                    let product = planned[node.output] ?? Tensor(uninitializedShape: productInfo.shape, dtype: productInfo.dtype)
+                    let outputs = outputValues.map { value in
+                        planned[value] ?? Tensor(uninitializedShape: graph.values[value].shape, dtype: graph.values[value].dtype)
+                    }
+                    let inputs = inputValues.map { $0 == node.output ? product : (convertedConstants[$0] ?? slots[$0]!) }
+                    backend.runMatmulEpilogue(slots[node.inputs[0]]!, slots[node.inputs[1]]!, product: product,
+                                              state: exclusive ? nodeStates[index] : nil, program: program, inputs: inputs, outputs: outputs)
+                    slots[node.output] = product
                     for (value, tensor) in zip(outputValues, outputs) { slots[value] = tensor }
                 case .fusedLayerNorm(let program, let inputValues, let index):
                     let node = graph.nodes[index]
@@ -339,6 +367,29 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         return result.filter { if case .node(-1) = $0 { return false }; return true }
     }
 
+    /// Merges each 2-D float matmul whose product only one fused group reads, at the group's
+    /// shape and dtype, into that group as its epilogue (placed where the group was: the
+    /// matmul's inputs are ready earlier still).
+    static func fusingEpilogues(_ units: [Unit], _ graph: Graph) -> [Unit] {
+        let uses = graph.useCounts()
+        var result = units
+        for (position, unit) in units.enumerated() {
+            guard case .fused(let program, let inputs, let outputs, _) = unit else { continue }
+            for input in inputs {
+                guard uses[input] == 1, case .node(let index) = graph.values[input].source,
+                      graph.nodes[index].primitive == .matmul,
+                      graph.nodes[index].inputs.allSatisfy({ graph.values[$0].shape.count == 2 && graph.values[$0].dtype == program.dtype }),
+                      graph.values[input].shape == program.shape,
+                      let producer = result.firstIndex(where: { if case .node(index) = $0 { return true }; return false })
+                else { continue }
+                result[position] = .matmulEpilogue(node: index, program, inputs: inputs, outputs: outputs)
+                result[producer] = .node(-1)
+                break
+            }
+        }
+        return result.filter { if case .node(-1) = $0 { return false }; return true }
+    }
+
     // MARK: Memory
 
     /// Byte offsets in one arena for the values that planned ops write (fused groups, 2-D
@@ -370,6 +421,11 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                     producedAt[output] = position
                     candidates.append(output)
                 }
+            case .matmulEpilogue(let index, _, _, let outputs):
+                for value in [graph.nodes[index].output] + outputs where !escaping.contains(value) {
+                    producedAt[value] = position
+                    candidates.append(value)
+                }
             }
         }
         var lastUse: [Int: Int] = [:]
@@ -379,6 +435,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             case .node(let index): reads = graph.nodes[index].inputs
             case .fused(_, let inputs, _, _): reads = inputs
             case .fusedLayerNorm(_, let inputs, let index): reads = inputs + graph.nodes[index].inputs.dropFirst()
+            case .matmulEpilogue(let index, _, let inputs, _): reads = inputs + graph.nodes[index].inputs
             }
             for value in reads where producedAt[root[value]] != nil { lastUse[root[value]] = position }
         }
@@ -425,6 +482,8 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             case .fused(_, let inputs, _, _): for value in inputs { last[value] = position }
             case .fusedLayerNorm(_, let inputs, let index):
                 for value in inputs + graph.nodes[index].inputs.dropFirst() { last[value] = position }
+            case .matmulEpilogue(let index, _, let inputs, _):
+                for value in inputs + graph.nodes[index].inputs { last[value] = position }
             }
         }
         let kept = Set(graph.outputs)

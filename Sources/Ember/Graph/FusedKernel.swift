@@ -163,8 +163,14 @@ enum FusedKernel {
         run(program, inputs: inputs, outputPointers: [], rowLength: rowLength, sink: sink)
     }
 
+    /// Runs the program over the given ranges of elements only, on the calling thread: a GEMM
+    /// thread's epilogue over the block of C it has just written (rows of a column range).
+    static func run(_ program: FusedProgram, inputs: [Tensor], outputs: [Tensor], segments: [Range<Int>]) {
+        run(program, inputs: inputs, outputPointers: outputs.map { $0.baseAddress }, rowLength: nil, sink: nil, segments: segments)
+    }
+
     private static func run(_ program: FusedProgram, inputs: [Tensor], outputPointers: [UnsafeMutableRawPointer],
-                            rowLength: Int?, sink: ((UnsafeRawPointer, Int, Int) -> Void)?) {
+                            rowLength: Int?, sink: ((UnsafeRawPointer, Int, Int) -> Void)?, segments: [Range<Int>]? = nil) {
         let count = program.shape.reduce(1, *)
         guard count > 0 else { return }
         let elementSize = program.dtype.byteSize
@@ -193,9 +199,21 @@ enum FusedKernel {
         let grain = Swift.max(1, 32768 / tile)
         let inputKinds: [UInt8] = descriptors.map { $0.isScalar ? 1 : ($0.isDense ? 0 : 2) }
         let inputSizes = descriptors.map { $0.dtype.byteSize }
+        // Each tile is a range of elements: all of them in steps of `tile`, or each segment's.
+        var tileRanges: [Range<Int>] = []
+        if let segments {
+            for segment in segments {
+                var start = segment.lowerBound
+                while start < segment.upperBound {
+                    tileRanges.append(start..<Swift.min(start + tile, segment.upperBound))
+                    start += tile
+                }
+            }
+        }
+        let tileCount = segments == nil ? tiles : tileRanges.count
         inputKinds.withUnsafeBufferPointer { kinds in
         inputSizes.withUnsafeBufferPointer { sizes in
-        ParallelLoop.run(count: tiles, grain: grain) { range in
+        ParallelLoop.run(count: tileCount, grain: segments == nil ? grain : Swift.max(tileCount, 1)) { range in
             withUnsafeTemporaryAllocation(byteCount: Swift.max(scratchBytes, 64), alignment: 64) { scratch in
                 withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: inputs.count + program.steps.count) { pointers in
                     withUnsafeTemporaryAllocation(of: Int64.self, capacity: inputs.count + program.steps.count) { strides in
@@ -205,8 +223,8 @@ enum FusedKernel {
                                                   registers: base, gathers: base + registerBytes)
                         let sinkRegister = base + program.registerCount * tile * elementSize
                         for tileIndex in range {
-                            let start = tileIndex * tile
-                            let length = Swift.min(tile, count - start)
+                            let start = segments == nil ? tileIndex * tile : tileRanges[tileIndex].lowerBound
+                            let length = segments == nil ? Swift.min(tile, count - start) : tileRanges[tileIndex].count
                             if let sink {
                                 // The output "buffer" is the sink register, placed so that
                                 // element `start` lands at its first byte.

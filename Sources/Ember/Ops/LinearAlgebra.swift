@@ -201,20 +201,22 @@ enum MatrixProductKernel {
     /// float32 / float64 through GEMM.
     /// `packedPanels`: a cache of B's packed panels that the caller keeps while B is unchanged
     /// (a compiled plan's weight); used when the product is one GEMM on B in place.
-    static func run(_ a: Tensor, _ b: Tensor, into result: Tensor, batchShape: [Int], packedPanels: PackedPanels? = nil) {
+    /// `epilogue` runs on each finished block of the (2-D) result, in its coordinates.
+    static func run(_ a: Tensor, _ b: Tensor, into result: Tensor, batchShape: [Int], packedPanels: PackedPanels? = nil,
+                    epilogue: GEMMEpilogue? = nil) {
         let a = hasUnitStride(a) ? a : withoutGrad { a.contiguous() }
         let bInPlace = hasUnitStride(b)
         let b = bInPlace ? b : withoutGrad { b.contiguous() }
         let panels = bInPlace ? packedPanels : nil
         switch a.dtype {
-        case .float32: run(Float.self, a, b, into: result, batchShape: batchShape, packedPanels: panels)
-        case .float64: run(Double.self, a, b, into: result, batchShape: batchShape, packedPanels: panels)
+        case .float32: run(Float.self, a, b, into: result, batchShape: batchShape, packedPanels: panels, epilogue: epilogue)
+        case .float64: run(Double.self, a, b, into: result, batchShape: batchShape, packedPanels: panels, epilogue: epilogue)
         default: emberFailure("matmul: GEMM path called with \(a.dtype)")
         }
     }
 
     private static func run<T: GEMMScalar>(_ type: T.Type, _ a: Tensor, _ b: Tensor, into result: Tensor, batchShape: [Int],
-                                           packedPanels: PackedPanels?) {
+                                           packedPanels: PackedPanels?, epilogue: GEMMEpilogue?) {
         let n = a.shape[a.rank - 2], k = a.shape[a.rank - 1], m = b.shape[b.rank - 1]
         let aRow = a.strides[a.rank - 2], aColumn = a.strides[a.rank - 1]
         let bRow = b.strides[b.rank - 2], bColumn = b.strides[b.rank - 1]
@@ -222,7 +224,7 @@ enum MatrixProductKernel {
         let bBase = UnsafePointer(b.baseAddress.assumingMemoryBound(to: T.self))
         let cBase = result.baseAddress.assumingMemoryBound(to: T.self)
         let batchCount = batchShape.reduce(1, *)
-        if batchCount == 0 || n == 0 || m == 0 { return }
+        if batchCount == 0 || n == 0 || m == 0 { epilogue?(0..<batchCount * n, 0..<m); return }
 
         // One matrix, or a batch of `a` against one shared `b` (a linear layer over a
         // sequence) whose batch folds into GEMM's rows: a single large GEMM.
@@ -231,7 +233,7 @@ enum MatrixProductKernel {
             if let folded = batchCount == 1 ? [aRow, aColumn] : a.viewStrides(for: [batchCount * n, k]) {
                 T.gemm(m: batchCount * n, n: m, k: k, a: aBase, aRowStride: folded[0], aColumnStride: folded[1],
                        b: bBase, bRowStride: bRow, bColumnStride: bColumn, c: cBase, cRowStride: m,
-                       packedPanels: packedPanels)
+                       packedPanels: packedPanels, epilogue: epilogue)
                 return
             }
         }
@@ -242,7 +244,7 @@ enum MatrixProductKernel {
         let multiply = { (batch: Int) in
             T.gemm(m: n, n: m, k: k, a: aBase + aOffsets[batch], aRowStride: aRow, aColumnStride: aColumn,
                    b: bBase + bOffsets[batch], bRowStride: bRow, bColumnStride: bColumn,
-                   c: cBase + batch * n * m, cRowStride: m, packedPanels: nil)
+                   c: cBase + batch * n * m, cRowStride: m, packedPanels: nil, epilogue: nil)
         }
         if work >= perMatrixParallelLimit {
             // Large matrices: GEMM threads inside each product.
@@ -253,6 +255,7 @@ enum MatrixProductKernel {
                 for batch in range { multiply(batch) }
             }
         }
+        epilogue?(0..<batchCount * n, 0..<m)
     }
 
     /// Integer dtypes: a plain loop with wrapping arithmetic (as PyTorch's integer matmul wraps).
@@ -295,17 +298,18 @@ protocol GEMMScalar {
     static func gemm(m: Int, n: Int, k: Int,
                      a: UnsafePointer<Self>, aRowStride: Int, aColumnStride: Int,
                      b: UnsafePointer<Self>, bRowStride: Int, bColumnStride: Int,
-                     c: UnsafeMutablePointer<Self>, cRowStride: Int, packedPanels: PackedPanels?)
+                     c: UnsafeMutablePointer<Self>, cRowStride: Int, packedPanels: PackedPanels?, epilogue: GEMMEpilogue?)
 }
 
 extension Float: GEMMScalar {
     @inline(__always)
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
                      b: UnsafePointer<Float>, bRowStride: Int, bColumnStride: Int,
-                     c: UnsafeMutablePointer<Float>, cRowStride: Int, packedPanels: PackedPanels? = nil) {
+                     c: UnsafeMutablePointer<Float>, cRowStride: Int, packedPanels: PackedPanels? = nil,
+                     epilogue: GEMMEpilogue? = nil) {
         GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
                       b: b, bRowStride: bRowStride, bColumnStride: bColumnStride, beta: 0, c: c, cRowStride: cRowStride,
-                      packedPanels: packedPanels)
+                      packedPanels: packedPanels, epilogue: epilogue)
     }
 }
 
@@ -313,9 +317,10 @@ extension Double: GEMMScalar {
     @inline(__always)
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, aRowStride: Int, aColumnStride: Int,
                      b: UnsafePointer<Double>, bRowStride: Int, bColumnStride: Int,
-                     c: UnsafeMutablePointer<Double>, cRowStride: Int, packedPanels: PackedPanels? = nil) {
+                     c: UnsafeMutablePointer<Double>, cRowStride: Int, packedPanels: PackedPanels? = nil,
+                     epilogue: GEMMEpilogue? = nil) {
         GEMM.multiply(m: m, n: n, k: k, alpha: 1, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
                       b: b, bRowStride: bRowStride, bColumnStride: bColumnStride, beta: 0, c: c, cRowStride: cRowStride,
-                      packedPanels: packedPanels)
+                      packedPanels: packedPanels, epilogue: epilogue)
     }
 }

@@ -197,6 +197,21 @@ struct CompileBehaviourTests {
         }
     }
 
+    @Test func matmulsTakeTheirPointwiseEpilogue() {
+        // Small (unpacked), blocked with several blocks per thread, and float64.
+        for (m, k, n, dtype) in [(8, 16, 24, DType.float32), (200, 300, 700, .float32), (33, 70, 90, .float64)] {
+            let x = Tensor.randn([m, k], dtype: dtype), w = Tensor.randn([n, k], dtype: dtype)
+            let bias = Tensor.randn([n], dtype: dtype), residual = Tensor.randn([m, n], dtype: dtype)
+            let body = { (x: Tensor) -> Tensor in (x.matmul(w.t) + bias).gelu() + residual }
+            let f = compile(body)
+            let eager = withNoGrad { body(x) }
+            _ = withNoGrad { f(x) }
+            expectClose(withNoGrad { f(x) }, eager, relative: 1e-5, absolute: 1e-5, "\(m)x\(k)x\(n) \(dtype)")
+            #expect(f.executionPlan!.contains("the epilogue of"), "\(f.executionPlan!)")
+            #expect(f.executionPlan!.hasPrefix("plan: 2 units"), "\(f.executionPlan!)")   // the permute, the matmul with its epilogue
+        }
+    }
+
     @Test func layerNormTakesItsPointwisePrologue() {
         for (shape, dtype) in [([5, 7, 48], DType.float32), ([3, 3000], .float32), ([4, 33], .float64)] {
             let n = shape.last!
