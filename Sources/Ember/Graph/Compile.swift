@@ -38,13 +38,18 @@ public func compile(backend: any Backend = CPUBackend(), _ body: @escaping ([Ten
 
 extension Layer {
     /// This layer's forward pass, compiled; training or evaluation mode is part of the
-    /// signature, so `train()` and `eval()` each get their own trace.
+    /// signature, so `train()` and `eval()` each get their own trace, and so are the parameter
+    /// tensors themselves: assigning a new tensor to a parameter retraces (updating one in
+    /// place, as optimizers and `loadStateDict` do, needs no retrace).
     ///
     ///     let fast = model.eval().compiled()
     ///     let logits = withNoGrad { fast(images) }
     public func compiled(backend: any Backend = CPUBackend()) -> CompiledFunction {
-        let function = CompiledFunction(arity: 1, backend: backend) { [unowned self] in [self($0[0])] }
-        function.guardKey = { [unowned self] in self.modules().map { $0.isTraining ? 1 : 0 } }
+        // The compiled function keeps the layer alive, as a closure over it would.
+        let function = CompiledFunction(arity: 1, backend: backend) { [self] in [self($0[0])] }
+        function.guardKey = { [self] in
+            modules().map { $0.isTraining ? 1 : 0 } + parameters().map { ObjectIdentifier($0).hashValue }
+        }
         return function
     }
 }

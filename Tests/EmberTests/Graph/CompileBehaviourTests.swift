@@ -99,6 +99,16 @@ struct CompileBehaviourTests {
         #expect(eval.lastFailure == nil)
     }
 
+    @Test func replacingAParameterRetraces() {
+        let layer = Linear(3, 2).eval()
+        let f = layer.compiled()
+        let x = Tensor.randn([4, 3])
+        _ = withNoGrad { f(x) }
+        layer.weight = Tensor.ones([2, 3])
+        expectClose(withNoGrad { f(x) }, withNoGrad { layer(x) })
+        #expect(f.traceCount == 2)
+    }
+
     @Test func capturedTensorsAreReadAtEachCall() {
         let weight = Tensor.ones([3])
         let f = compile { (x: Tensor) -> Tensor in x * weight }
