@@ -21,7 +21,7 @@ public protocol Backend: Sendable {
     /// nodes whose cached forms it knows to stay valid (a matmul by a captured weight, checked
     /// against the weight's version by the backend).
     func run(_ primitive: Primitive, inputs: [Tensor], output: Tensor?, state: BackendNodeState) -> Tensor
-    /// A 2-D matmul `a · b` into `product` followed by a fused group that reads the product
+    /// A matmul `a · b` by a matrix (`a` [..., n, k], `b` [k, m]) into `product` followed by a fused group that reads the product
     /// (`inputs` holds `product` itself where the group reads it): the backend may run the group
     /// on each block of the product as the block is finished (epilogue fusion).
     func runMatmulEpilogue(_ a: Tensor, _ b: Tensor, product: Tensor, state: BackendNodeState?,
@@ -88,9 +88,8 @@ public struct CPUBackend: Backend {
         case .sliceScatter(let shape, let components):
             return Tensor.embedding(inputs[0], intoZerosOf: shape, dtype: inputs[0].dtype, at: components)
         case .matmul:
-            if let output, inputs[0].rank == 2, inputs[1].rank == 2, inputs[0].dtype == output.dtype,
-               output.dtype == .float32 || output.dtype == .float64 {
-                MatrixProductKernel.run(inputs[0], inputs[1], into: output, batchShape: [])
+            if let output, CPUBackend.isLinear(inputs[0], inputs[1]), inputs[0].dtype == output.dtype {
+                MatrixProductKernel.run(inputs[0], inputs[1], into: output, batchShape: Array(inputs[0].shape.dropLast(2)))
                 return output
             }
             return Tensor.matrixProduct(inputs[0], inputs[1], op: "matmul")
@@ -125,20 +124,33 @@ public struct CPUBackend: Backend {
 
     /// A matmul by a weight reuses the weight's packed panels while its version is unchanged.
     public func run(_ primitive: Primitive, inputs: [Tensor], output: Tensor?, state: BackendNodeState) -> Tensor {
-        guard case .matmul = primitive, inputs[0].rank == 2, inputs[1].rank == 2, inputs[0].dtype == inputs[1].dtype,
-              inputs[0].dtype == .float32 || inputs[0].dtype == .float64 else {
+        guard case .matmul = primitive, CPUBackend.isLinear(inputs[0], inputs[1]) else {
             return run(primitive, inputs: inputs, output: output)
         }
-        let result = output ?? Tensor(uninitializedShape: [inputs[0].shape[0], inputs[1].shape[1]], dtype: inputs[1].dtype)
-        MatrixProductKernel.run(inputs[0], inputs[1], into: result, batchShape: [], packedPanels: CPUBackend.panels(of: inputs[1], in: state))
+        let (a, b) = (inputs[0], inputs[1])
+        let result = output ?? Tensor(uninitializedShape: Array(a.shape.dropLast()) + [b.shape[1]], dtype: b.dtype)
+        MatrixProductKernel.run(a, b, into: result, batchShape: Array(a.shape.dropLast(2)), packedPanels: CPUBackend.panels(of: b, in: state))
         return result
+    }
+
+    /// `a` [..., n, k] times a matrix `b` [k, m] of the same float dtype: a linear layer, which
+    /// GEMM runs as one product with the batch folded into its rows.
+    static func isLinear(_ a: Tensor, _ b: Tensor) -> Bool {
+        a.rank >= 2 && b.rank == 2 && a.dtype == b.dtype && (a.dtype == .float32 || a.dtype == .float64)
     }
 
     /// The group runs on each block of C on the GEMM thread that finished it, while it is hot.
     public func runMatmulEpilogue(_ a: Tensor, _ b: Tensor, product: Tensor, state: BackendNodeState?,
                                   program: FusedProgram, inputs: [Tensor], outputs: [Tensor]) {
-        let width = product.shape[1]
-        MatrixProductKernel.run(a, b, into: product, batchShape: [], packedPanels: state.map { CPUBackend.panels(of: b, in: $0) }) { rows, columns in
+        guard CPUBackend.isLinear(a, b) else {
+            // Not one GEMM: the product, then the group.
+            let result = run(.matmul, inputs: [a, b], output: product)
+            runFused(program, inputs: inputs.map { $0 === product ? result : $0 }, outputs: outputs)
+            return
+        }
+        let width = b.shape[1]
+        MatrixProductKernel.run(a, b, into: product, batchShape: Array(a.shape.dropLast(2)),
+                                packedPanels: state.map { CPUBackend.panels(of: b, in: $0) }) { rows, columns in
             let segments = rows.map { row in row * width + columns.lowerBound..<row * width + columns.upperBound }
             FusedKernel.run(program, inputs: inputs, outputs: outputs, segments: segments)
         }

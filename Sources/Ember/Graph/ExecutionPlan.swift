@@ -367,7 +367,8 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         return result.filter { if case .node(-1) = $0 { return false }; return true }
     }
 
-    /// Merges each 2-D float matmul whose product only one fused group reads, at the group's
+    /// Merges each float matmul by a matrix (`[..., n, k] · [k, m]`, a linear layer) whose
+    /// product only one fused group reads, at the group's
     /// shape and dtype, into that group as its epilogue (placed where the group was: the
     /// matmul's inputs are ready earlier still).
     static func fusingEpilogues(_ units: [Unit], _ graph: Graph) -> [Unit] {
@@ -378,7 +379,8 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             for input in inputs {
                 guard uses[input] == 1, case .node(let index) = graph.values[input].source,
                       graph.nodes[index].primitive == .matmul,
-                      graph.nodes[index].inputs.allSatisfy({ graph.values[$0].shape.count == 2 && graph.values[$0].dtype == program.dtype }),
+                      graph.values[graph.nodes[index].inputs[0]].shape.count >= 2, graph.values[graph.nodes[index].inputs[1]].shape.count == 2,
+                      graph.nodes[index].inputs.allSatisfy({ graph.values[$0].dtype == program.dtype }),
                       graph.values[input].shape == program.shape,
                       let producer = result.firstIndex(where: { if case .node(index) = $0 { return true }; return false })
                 else { continue }
@@ -467,7 +469,9 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         let dtype = graph.values[node.output].dtype
         guard dtype == .float32 || dtype == .float64 else { return false }
         switch node.primitive {
-        case .matmul: return node.inputs.allSatisfy { graph.values[$0].shape.count == 2 && graph.values[$0].dtype == dtype }
+        case .matmul:
+            return graph.values[node.inputs[0]].shape.count >= 2 && graph.values[node.inputs[1]].shape.count == 2
+                && node.inputs.allSatisfy { graph.values[$0].dtype == dtype }
         case .layerNorm: return node.inputs.allSatisfy { graph.values[$0].dtype == dtype }
         default: return false
         }

@@ -209,14 +209,16 @@ struct CompileBehaviourTests {
 
     @Test func matmulsTakeTheirPointwiseEpilogue() {
         // Small (unpacked), blocked with several blocks per thread, and float64.
-        for (m, k, n, dtype) in [(8, 16, 24, DType.float32), (200, 300, 700, .float32), (33, 70, 90, .float64)] {
-            let x = Tensor.randn([m, k], dtype: dtype), w = Tensor.randn([n, k], dtype: dtype)
-            let bias = Tensor.randn([n], dtype: dtype), residual = Tensor.randn([m, n], dtype: dtype)
+        // A batch of sequences ([2, m, k], a linear layer over a sequence) folds into GEMM's rows.
+        for (batch, m, k, n, dtype) in [([], 8, 16, 24, DType.float32), ([], 200, 300, 700, .float32), ([], 33, 70, 90, .float64),
+                                        ([2], 50, 64, 96, .float32)] {
+            let x = Tensor.randn(batch + [m, k], dtype: dtype), w = Tensor.randn([n, k], dtype: dtype)
+            let bias = Tensor.randn([n], dtype: dtype), residual = Tensor.randn(batch + [m, n], dtype: dtype)
             let body = { (x: Tensor) -> Tensor in (x.matmul(w.t) + bias).gelu() + residual }
             let f = compile(body)
             let eager = withNoGrad { body(x) }
             _ = withNoGrad { f(x) }
-            expectClose(withNoGrad { f(x) }, eager, relative: 1e-5, absolute: 1e-5, "\(m)x\(k)x\(n) \(dtype)")
+            expectClose(withNoGrad { f(x) }, eager, relative: 1e-5, absolute: 1e-5, "\(batch) \(m)x\(k)x\(n) \(dtype)")
             #expect(f.executionPlan!.contains("the epilogue of"), "\(f.executionPlan!)")
             #expect(f.executionPlan!.hasPrefix("plan: 2 units"), "\(f.executionPlan!)")   // the permute, the matmul with its epilogue
         }
