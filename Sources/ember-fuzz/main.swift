@@ -89,6 +89,7 @@ let readers: [(name: String, read: Reader)] = [
     ("npz", { _ = try NumPy.decodeArchive(npz: $0) }),
     ("pt", { _ = try TorchCheckpoint.decode($0) }),
     ("deflate", { _ = try Deflate.decompress($0, maximumSize: 1 << 16) }),
+    ("graph", { _ = try Graph(decoding: $0) }),
 ]
 
 installCrashHandler()

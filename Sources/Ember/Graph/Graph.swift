@@ -10,7 +10,7 @@
 ///     _ = f(Tensor.randn([4]))
 ///     print(f.graph!)
 ///     // graph(%0: float32[4]) {
-///     //   %1: float32[] = constant 2.0
+///     //   %1: float64[] = constant 2.0
 ///     //   %2: float32[4] = mul(%0, %1)
 ///     //   ...
 public struct Graph: CustomStringConvertible, @unchecked Sendable {

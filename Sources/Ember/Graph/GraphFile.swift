@@ -50,14 +50,22 @@ extension Graph {
     /// malformed (unknown ops, values used before they are defined, shapes that do not match
     /// their tensors), throws ``SerializationError``.
     public init(contentsOf url: URL) throws {
-        let contents = try SafeTensors.load(from: url, mapped: false)
+        try self.init(contents: SafeTensors.load(from: url, mapped: false), source: url.path)
+    }
+
+    /// Reads a graph from the bytes of a file written by ``save(to:)`` (what `ember-fuzz` feeds).
+    public init<C: Collection>(decoding bytes: C) throws where C.Element == UInt8 {
+        try self.init(contents: SafeTensors.decode(bytes), source: "graph")
+    }
+
+    private init(contents: SafeTensors.Contents, source: String) throws {
         guard let text = contents.metadata[Graph.fileFormat] else {
-            throw SerializationError.malformed(format: Graph.fileFormat, message: "\(url.path) holds no graph (no '\(Graph.fileFormat)' metadata)")
+            throw SerializationError.malformed(format: Graph.fileFormat, message: "\(source) holds no graph (no '\(Graph.fileFormat)' metadata)")
         }
         let json = try Array(text.utf8).withUnsafeBytes { try JSONParser.parse($0, format: Graph.fileFormat) }
         let graph = try GraphDecoder(tensors: contents.tensors).decode(json)
         if let problem = graph.typeCheck() {
-            throw SerializationError.malformed(format: Graph.fileFormat, message: "\(url.path): \(problem)")
+            throw SerializationError.malformed(format: Graph.fileFormat, message: "\(source): \(problem)")
         }
         self = graph
     }
@@ -66,6 +74,9 @@ extension Graph {
 /// Checks and rebuilds a graph from its JSON form.
 private struct GraphDecoder {
     let tensors: StateDict
+    /// 2^34 elements (64 GiB of float32): beyond what a real graph holds, and it keeps the
+    /// products of a hostile file's shapes from overflowing.
+    static let maximumElements = 1 << 34
 
     func error(_ message: String) -> SerializationError { .malformed(format: Graph.fileFormat, message: message) }
 
@@ -95,7 +106,16 @@ private struct GraphDecoder {
         for (index, item) in valueItems.enumerated() {
             guard case .object(let object) = item else { throw error("value \(index) is not an object") }
             let shape = try integers(field(object, "shape"), "value \(index)'s shape")
-            guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 40 }), shape.count <= 16 else { throw error("value \(index) has a bad shape") }
+            // Bounded element counts: the plan allocates buffers of these shapes.
+            var elements = 1
+            for size in shape {
+                guard size >= 0, shape.count <= 16 else { throw error("value \(index) has a bad shape") }
+                let (product, overflow) = elements.multipliedReportingOverflow(by: size)
+                guard !overflow, product <= GraphDecoder.maximumElements else {
+                    throw error("value \(index) has more than \(GraphDecoder.maximumElements) elements")
+                }
+                elements = product
+            }
             guard case .string(let dtypeName)? = field(object, "dtype"),
                   let dtype = DType.allCases.first(where: { "\($0)" == dtypeName }) else { throw error("value \(index) has a bad dtype") }
             if let position = field(object, "input")?.integer {

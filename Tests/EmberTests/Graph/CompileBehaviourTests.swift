@@ -271,7 +271,8 @@ struct CompileBehaviourTests {
         let truncated = directory.appendingPathComponent("truncated.safetensors")
         try bytes.prefix(bytes.count / 2).write(to: truncated)
         #expect(throws: SerializationError.self) { _ = try GraphFunction(contentsOf: truncated) }
-        for (name, from, to) in [("shape", "\\\"shape\\\":[3,2]", "\\\"shape\\\":[3,9]"), ("op", "\\\"op\\\":\\\"relu\\\"", "\\\"op\\\":\\\"rm_rf\\\"")] {
+        for (name, from, to) in [("shape", "\\\"shape\\\":[3,2]", "\\\"shape\\\":[3,9]"), ("op", "\\\"op\\\":\\\"relu\\\"", "\\\"op\\\":\\\"rm_rf\\\""),
+                                 ("overflow", "\\\"shape\\\":[3,2]", "\\\"shape\\\":[4611686018427387904,4]")] {
             #expect(text.contains(from), "the saved header should contain \(from)")
             let patched = directory.appendingPathComponent("\(name).safetensors")
             try Data(text.replacingOccurrences(of: from, with: to).utf8).write(to: patched)
