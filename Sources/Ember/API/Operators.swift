@@ -70,8 +70,10 @@ extension Tensor {
         }
         emberPrecondition(Broadcast.shape(shape, value.shape, op: op) == shape,
                      "\(op): output with shape \(shape) doesn't match the broadcast shape \(Broadcast.shape(shape, value.shape, op: op))")
-        CopyKernel.copy(from: value, into: self)
-        storage.bumpVersion()
+        Tracing.writeInPlace(value, into: self, op: op) {
+            CopyKernel.copy(from: value, into: self)
+            storage.bumpVersion()
+        }
         if let valueMeta = value.autograd, valueMeta.gradFunction != nil, ThreadState.current.gradEnabled {
             // Take over the history of the computed value: backward through this tensor
             // now flows into the operation that produced its new contents.
@@ -87,7 +89,8 @@ extension Tensor {
     /// recording and the result keeps this tensor's shape and dtype; otherwise computed out of
     /// place and copied in (which also handles autograd history and overlapping operands).
     func updateInPlace(_ operation: BinaryOperation, _ other: Tensor, op: String) {
-        let recording = GraphRecorder.shouldRecord(self, other)
+        // While tracing, the write goes through `assignInPlace`, which records it.
+        let recording = GraphRecorder.shouldRecord(self, other) || Tracing.recordingContext != nil
         if !recording && dtype == dtype.computeType && isContiguous
             && DType.resultType(self, other) == dtype
             && Broadcast.shape(shape, other.shape, op: op) == shape
@@ -125,7 +128,7 @@ extension Tensor {
     private func addScaledInOnePass(_ other: Tensor, alpha: Double) -> Bool {
         guard dtype == .float32 || dtype == .float64, other.dtype == dtype, other.shape == shape,
               isContiguous, other.isContiguous, other.storage !== storage || other.layout == layout,
-              !GraphRecorder.shouldRecord(self, other) else { return false }
+              !GraphRecorder.shouldRecord(self, other), Tracing.recordingContext == nil else { return false }
         let size = dtype.byteSize, cType = dtype.cType
         let y = baseAddress, x = UnsafeRawPointer(other.baseAddress)
         ParallelLoop.run(count: count, grain: ElementwiseKernel.grain) { range in

@@ -45,8 +45,12 @@ extension Tensor {
 
     /// The gradient accumulated by `backward()`, until cleared by setting it to nil.
     public var grad: Tensor? {
-        get { autograd?.grad }
+        get {
+            if Tracing.isActive { Tracing.noteGradientRead(of: self, autograd?.grad) }
+            return autograd?.grad
+        }
         set {
+            if Tracing.isActive { Tracing.noteGradientWrite(of: self, newValue) }
             if let newValue {
                 emberPrecondition(newValue.shape == shape, "grad: assigned grad has shape \(newValue.shape) but the tensor has shape \(shape)")
             }

@@ -188,6 +188,7 @@ enum AutogradEngine {
             return
         }
         if gradient.dtype != leaf.dtype { gradient = gradient.to(leaf.dtype) }
+        if Tracing.isActive { Tracing.noteGradientRead(of: leaf, meta.grad) }
         if let existing = meta.grad {
             if createGraph || existing.requiresGrad {
                 meta.grad = existing + gradient
@@ -199,6 +200,7 @@ enum AutogradEngine {
             // of `.grad` (optimizers) cannot write into someone else's memory.
             meta.grad = createGraph ? gradient : gradient.detach().contiguousCopy()
         }
+        if Tracing.isActive { Tracing.noteGradientWrite(of: leaf, meta.grad) }
         for hook in meta.postAccumulateHooks { hook(meta.grad!) }
     }
 }

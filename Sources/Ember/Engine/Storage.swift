@@ -45,6 +45,7 @@ public final class TensorStorage: @unchecked Sendable {
         self.byteCount = byteCount
         self.pointer = CachingAllocator.shared.allocate(bytes: byteCount)
         self.owner = .cachingAllocator
+        if Tracing.isActive { Tracing.noteStorageCreated(self) }
     }
 
     /// Wraps memory the caller owns; `deallocator` runs when the last view goes away.
@@ -53,6 +54,7 @@ public final class TensorStorage: @unchecked Sendable {
         self.pointer = pointer
         self.byteCount = byteCount
         self.owner = .custom(deallocator)
+        if Tracing.isActive { Tracing.noteStorageCreated(self) }
     }
 
     deinit {

@@ -78,6 +78,10 @@ public final class CompiledFunction: @unchecked Sendable {
     private var entries: [Signature: Entry] = [:]
     private var lastEntry: CompiledEntry?
     private var warnedLimit = false
+    /// Retraces per signature because a guard failed, and signatures whose trace is retried once.
+    private var guardRetraces: [Signature: Int] = [:]
+    private var retried: Set<Signature> = []
+    static let guardRetraceLimit = 4
     private var lock: Int64 = 0
     /// How many times the function has been traced.
     public private(set) var traceCount = 0
@@ -114,6 +118,18 @@ public final class CompiledFunction: @unchecked Sendable {
         switch withLock({ entries[signature] }) {
         case .compiled(let entry)?:
             if entry.guardsHold() { return entry.run(inputs) }
+            // A value the trace baked in changed (a learning rate): trace again, unless it
+            // changes at nearly every call, when tracing would cost more than it saves.
+            let retraces = withLock { () -> Int in
+                guardRetraces[signature, default: 0] += 1
+                return guardRetraces[signature]!
+            }
+            if retraces > CompiledFunction.guardRetraceLimit {
+                withLock { entries[signature] = .eager }
+                CompiledFunction.report("compile: a value the trace depends on (a hyper-parameter, a step count, whether .grad is nil) " +
+                                        "changed at \(retraces) calls; the function runs eagerly for this input signature")
+                return body(inputs)
+            }
             return trace(inputs, signature: signature)
         case .eager?:
             return body(inputs)
@@ -146,12 +162,18 @@ public final class CompiledFunction: @unchecked Sendable {
             case .success(let entry):
                 entries[signature] = .compiled(entry)
                 lastEntry = entry
-            case .failure(let failure):
-                entries[signature] = .eager
+            case .failure(var failure):
+                // State made on a first call (an optimizer's buffers) exists at the second.
+                if failure.retriesNextCall && retried.insert(signature).inserted {
+                    entries[signature] = nil
+                } else {
+                    failure.retriesNextCall = false
+                    entries[signature] = .eager
+                }
                 lastFailure = failure
             }
         }
-        if case .failure(let failure) = result { CompiledFunction.report(failure) }
+        if case .failure = result, let failure = withLock({ lastFailure }), !failure.retriesNextCall { CompiledFunction.report(failure) }
         return outputs
     }
 

@@ -15,9 +15,12 @@ final class CompiledEntry: @unchecked Sendable {
     let gradientPresent: [Bool]
     /// Captured tensors and their `requiresGrad` at trace time: a change means a retrace.
     let captured: [(Tensor, Bool)]
+    /// In-place writes and `.grad` assignments replayed after each call, and their guards.
+    let effects: CompiledEffects
 
     init(traced: Graph, forward: Graph, backward: Graph?, outputCount: Int, backend: any Backend,
-         leaves: [Graph.Source], differentiableOutputs: [Int], gradientPresent: [Bool], captured: [(Tensor, Bool)]) {
+         leaves: [Graph.Source], differentiableOutputs: [Int], gradientPresent: [Bool], captured: [(Tensor, Bool)],
+         effects: CompiledEffects = .none) {
         self.traced = traced
         self.forward = ExecutionPlan(graph: forward, backend: backend)
         self.backward = backward.map { ExecutionPlan(graph: $0, backend: backend) }
@@ -26,16 +29,19 @@ final class CompiledEntry: @unchecked Sendable {
         self.differentiableOutputs = differentiableOutputs
         self.gradientPresent = gradientPresent
         self.captured = captured
+        self.effects = effects
     }
 
-    /// True while every captured tensor's `requiresGrad` is what it was when traced.
+    /// True while every captured tensor's `requiresGrad`, and every value the trace baked in, is
+    /// what it was when traced.
     func guardsHold() -> Bool {
         for (tensor, requiresGrad) in captured where tensor.requiresGrad != requiresGrad { return false }
-        return true
+        return effects.guardsHold()
     }
 
     func run(_ inputs: [Tensor]) -> [Tensor] {
         let results = forward.run(inputs)
+        effects.apply(results, inputs: inputs)
         var outputs = Array(results[..<outputCount])
         guard let backward, isGradEnabled else { return outputs }
         let saved = Array(results[outputCount...])

@@ -30,8 +30,9 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
     private let releases: [[Int]]
 
     private var arena: (storage: TensorStorage, tensors: [Int: Tensor])?
-    /// One-element constants that fused groups read, converted to the group's dtype once.
-    private let convertedConstants: [Int: Tensor]
+    /// One-element constants that fused groups read, converted to the group's dtype once
+    /// (by value and dtype: after CSE, groups of two dtypes may read one constant).
+    private let convertedConstants: [ConvertedConstant: Tensor]
     /// Backend state of the nodes that keep some between calls (matmuls by a weight), by node.
     private let nodeStates: [Int: BackendNodeState]
     private var busy: Int64 = 0
@@ -50,7 +51,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         arenaOffsets = offsets
         arenaBytes = bytes
         releases = ExecutionPlan.releasePoints(graph, units: units)
-        var converted: [Int: Tensor] = [:]
+        var converted: [ConvertedConstant: Tensor] = [:]
         for unit in units {
             let program: FusedProgram, inputs: [Int]
             switch unit {
@@ -61,7 +62,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             }
             for (value, dtype) in zip(inputs, program.inputTypes) {
                 if case .constant(let tensor) = graph.values[value].source, tensor.dtype != dtype {
-                    converted[value] = withoutGrad { tensor.to(dtype) }
+                    converted[ConvertedConstant(value: value, dtype: dtype)] = withoutGrad { tensor.to(dtype) }
                 }
             }
         }
@@ -114,6 +115,14 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
     // MARK: Running
 
     /// Runs the plan on `inputs` (the function's arguments) with grad mode off.
+    /// The tensors a fused program reads: each input's slot, or the constant converted to the
+    /// dtype the program reads it in.
+    private func operands(_ values: [Int], _ program: FusedProgram, _ slots: [Tensor?]) -> [Tensor] {
+        zip(values, program.inputTypes).map { value, dtype in
+            convertedConstants[ConvertedConstant(value: value, dtype: dtype)] ?? slots[value]!
+        }
+    }
+
     func run(_ inputs: [Tensor]) -> [Tensor] {
         let exclusive = ember_atomic_add(&busy, 1) == 1
         defer { _ = ember_atomic_add(&busy, -1) }
@@ -135,7 +144,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                     let outputs = outputValues.map { value in
                         planned[value] ?? Tensor(uninitializedShape: graph.values[value].shape, dtype: graph.values[value].dtype)
                     }
-                    backend.runFused(program, inputs: inputValues.map { convertedConstants[$0] ?? slots[$0]! }, outputs: outputs)
+                    backend.runFused(program, inputs: operands(inputValues, program, slots), outputs: outputs)
                     for (value, tensor) in zip(outputValues, outputs) { slots[value] = tensor }
                 case .matmulEpilogue(let index, let program, let inputValues, let outputValues):
                     let node = graph.nodes[index]
@@ -144,17 +153,17 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                     let outputs = outputValues.map { value in
                         planned[value] ?? Tensor(uninitializedShape: graph.values[value].shape, dtype: graph.values[value].dtype)
                     }
-                    let inputs = inputValues.map { $0 == node.output ? product : (convertedConstants[$0] ?? slots[$0]!) }
+                    slots[node.output] = product
+                    let inputs = operands(inputValues, program, slots)
                     backend.runMatmulEpilogue(slots[node.inputs[0]]!, slots[node.inputs[1]]!, product: product,
                                               state: exclusive ? nodeStates[index] : nil, program: program, inputs: inputs, outputs: outputs)
-                    slots[node.output] = product
                     for (value, tensor) in zip(outputValues, outputs) { slots[value] = tensor }
                 case .fusedLayerNorm(let program, let inputValues, let index):
                     let node = graph.nodes[index]
                     let value = graph.values[node.output]
                     let output = planned[node.output] ?? Tensor(uninitializedShape: value.shape, dtype: value.dtype)
                     let affine = node.inputs.dropFirst().map { slots[$0]! }
-                    LayerNormKernel.runFused(program, inputs: inputValues.map { convertedConstants[$0] ?? slots[$0]! },
+                    LayerNormKernel.runFused(program, inputs: operands(inputValues, program, slots),
                                              primitive: node.primitive, affine: affine, into: output)
                     slots[node.output] = output
                 }
@@ -497,4 +506,10 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         }
         return releases
     }
+}
+
+/// A one-element constant converted for the fused programs that read it in `dtype`.
+struct ConvertedConstant: Hashable {
+    let value: Int
+    let dtype: DType
 }

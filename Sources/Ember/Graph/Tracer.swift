@@ -21,7 +21,10 @@ enum Tracer {
         var differentiable: [Int] = []
         var gradientValues: [Int?] = []
         var seedValues: [Int] = []
-        if context.failure == nil && isGradEnabled {
+        // A function with side effects (a training step) ran its own backward pass, if any:
+        // its results are plain values, with no gradient of their own through the call.
+        let hasSideEffects = context.effects.hasSideEffects
+        if context.failure == nil && isGradEnabled && !hasSideEffects {
             leaves = context.graph.values.indices.filter { index in
                 switch context.graph.values[index].source {
                 case .input(let position): return inputs[position].requiresGrad
@@ -48,10 +51,14 @@ enum Tracer {
                 }
             }
         }
+        let effectValues = context.failure == nil ? context.effectOutputs() : nil
         Tracing.end(context)
         if let failure = context.failure { return (outputs, .failure(failure)) }
+        guard let effectValues else { return (outputs, .failure(context.failure!)) }
 
-        let joint = context.graph
+        var joint = context.graph
+        // The graph must not keep the trace's own tensors alive (see `survivors`).
+        if hasSideEffects { joint = joint.copyingConstants() }
         var forward = joint
         let saved: [Int]
         if seedValues.isEmpty {
@@ -66,16 +73,51 @@ enum Tracer {
                 return false
             }.sorted()
         }
-        forward.outputs = outputValues + saved
+        forward.outputs = outputValues + saved + effectValues.writes + effectValues.gradients.compactMap { $0 }
         forward = forward.droppingInputs(from: inputs.count)
+        let effects = effectValues.compiled(firstOutput: outputValues.count + saved.count)
         let backwardGraph: Graph? = seedValues.isEmpty ? nil
             : joint.backwardSlice(seeds: seedValues, saved: saved, inputCount: inputs.count,
                                   gradients: gradientValues.compactMap { $0 })
         let entry = CompiledEntry(traced: forward, forward: forward.optimized(), backward: backwardGraph?.optimized(),
                                   outputCount: outputValues.count, backend: backend, leaves: leaves.map { joint.values[$0].source },
                                   differentiableOutputs: differentiable, gradientPresent: gradientValues.map { $0 != nil },
-                                  captured: joint.capturedTensors())
+                                  captured: joint.capturedTensors(), effects: effects)
+        if hasSideEffects {
+            context.releaseTensors()
+            if let survivor = survivors(of: context, results: outputs, gradientOwners: effects.gradients.map(\.owner)) {
+                var failure = TraceFailure(reason: "a tensor of shape \(survivor.shape) made during the trace is kept by Swift code after it " +
+                                           "(state made on a first call, such as an optimizer's buffers?): the trace cannot update it",
+                                           location: [])
+                failure.retriesNextCall = true
+                return (outputs, .failure(failure))
+            }
+        }
         return (outputs, .success(entry))
+    }
+
+    /// A tensor made during a trace with side effects that is still alive once the trace let
+    /// go of it, other than the results (and what their autograd history holds) and the
+    /// gradients assigned: Swift code kept it (an optimizer storing a new buffer), so a compiled
+    /// call, which makes no such tensor, would leave that code holding stale values.
+    static func survivors(of context: TraceContext, results: [Tensor], gradientOwners: [Tensor]) -> Tensor? {
+        var allowed = Set<ObjectIdentifier>()
+        var pending = results.compactMap(\.gradFunction)
+        var visited = Set<ObjectIdentifier>()
+        for result in results { allowed.insert(ObjectIdentifier(result)) }
+        // The gradients the function assigned are meant to outlive it.
+        for owner in gradientOwners { if let gradient = owner.grad { allowed.insert(ObjectIdentifier(gradient)) } }
+        while let node = pending.popLast() {
+            guard visited.insert(ObjectIdentifier(node)).inserted else { continue }
+            for saved in node.savedOutputs { allowed.insert(ObjectIdentifier(saved)) }
+            for edge in node.nextEdges {
+                if case .function(let next, _)? = edge { pending.append(next) }
+            }
+        }
+        for weak in context.madeDuringTrace {
+            if let tensor = weak.tensor, !allowed.contains(ObjectIdentifier(tensor)) { return tensor }
+        }
+        return nil
     }
 }
 
@@ -90,7 +132,56 @@ extension TraceContext {
     }
 }
 
+extension TraceContext {
+    /// The values that the function's side effects leave: what each written tensor holds at
+    /// the end and each assigned gradient (nil where set to nil); nil if one cannot be resolved.
+    func effectOutputs() -> EffectValues? {
+        var gradients: [Int?] = []
+        for (_, gradient) in effects.gradients {
+            guard let gradient else { gradients.append(nil); continue }
+            guard let value = resolve(gradient, consumer: "a gradient assigned to .grad") else { return nil }
+            gradients.append(value)
+        }
+        return EffectValues(effects: effects, writes: effects.writes.map(\.value), gradients: gradients)
+    }
+}
+
+/// A trace's side effects with the graph values they leave.
+struct EffectValues {
+    let effects: TraceEffects
+    let writes: [Int]
+    let gradients: [Int?]
+
+    /// The compiled form, for a forward graph whose outputs from `firstOutput` on are the
+    /// written values, then the non-nil gradients.
+    func compiled(firstOutput: Int) -> CompiledEffects {
+        var position = firstOutput
+        let writes = effects.writes.map { write -> (TraceEffects.WriteTarget, Int) in
+            defer { position += 1 }
+            return (write.target, position)
+        }
+        let gradients = zip(effects.gradients, self.gradients).map { pair -> (Tensor, Int?) in
+            guard pair.1 != nil else { return (pair.0.owner, nil) }
+            defer { position += 1 }
+            return (pair.0.owner, position)
+        }
+        return CompiledEffects(writes: writes, gradients: gradients, gradientGuards: effects.gradientGuards,
+                               valueGuards: effects.valueGuards, hostGuards: effects.hostGuards)
+    }
+}
+
 extension Graph {
+    /// The same graph with each constant's tensor replaced by a copy the graph alone owns.
+    func copyingConstants() -> Graph {
+        var copy = self
+        for index in copy.values.indices {
+            if case .constant(let tensor) = copy.values[index].source {
+                copy.values[index].source = .constant(withoutGrad { tensor.contiguousCopy() })
+            }
+        }
+        return copy
+    }
+
     /// The same graph without the arguments from `limit` on (which nothing may read).
     func droppingInputs(from limit: Int) -> Graph {
         var copy = self

@@ -70,20 +70,32 @@ enum Tracing {
         return body()
     }
 
-    /// Called where an op reads element values on the host (`scalars`, `item`).
+    /// Called where an op reads element values on the host (`scalars`, `item`). A traced
+    /// tensor's value would steer the trace: it fails. A tensor from outside the function
+    /// (a step count) is baked in and guarded.
     @inline(__always)
     static func noteValueRead(_ tensor: Tensor, op: String) {
         guard isActive, let context = recordingContext, context.exemptReads == 0 else { return }
         if context.isTraced(tensor) {
             context.fail("\(op) reads a traced tensor's value (a data-dependent result or branch)", tensor: tensor)
+        } else {
+            context.valueRead(of: tensor, op: op)
         }
     }
 
-    /// Called by every in-place write (`TensorStorage.bumpVersion`).
+    /// Called by every in-place write (`TensorStorage.bumpVersion`). The in-place ops record
+    /// their writes through `writeInPlace`, which suppresses this; any other write cannot be traced.
     @inline(__always)
     static func noteInPlaceWrite() {
         guard isActive, let context = recordingContext else { return }
-        context.fail("an in-place operation (+=, fill_, copy_, an optimizer step) writes a tensor", tensor: nil)
+        context.fail("an in-place write that compile cannot trace (a kernel writing a tensor directly)", tensor: nil)
+    }
+
+    /// Called when a storage is allocated: memory made during the trace is the trace's own.
+    @inline(__always)
+    static func noteStorageCreated(_ storage: TensorStorage) {
+        guard isActive, let context = ThreadState.current.tracer else { return }
+        context.noteStorageCreated(storage)
     }
 
     /// Called by random factories: their values would be frozen into the graph.
@@ -113,9 +125,16 @@ public struct TraceFailure: Error, CustomStringConvertible, Sendable {
     public let reason: String
     /// The first frames of the call stack outside Ember, symbolised when possible.
     public let location: [String]
+    /// Whether the next call may trace again (state the first call made exists by then).
+    var retriesNextCall = false
+
+    init(reason: String, location: [String]) {
+        self.reason = reason
+        self.location = location
+    }
 
     public var description: String {
-        "compile: \(reason); the function runs eagerly for this input signature" +
+        "compile: \(reason); " + (retriesNextCall ? "the next call traces again" : "the function runs eagerly for this input signature") +
             (location.isEmpty ? "" : "\n  at " + location.joined(separator: "\n  at "))
     }
 }
@@ -132,6 +151,18 @@ final class TraceContext {
     private var aliases: [ObjectIdentifier: Tensor] = [:]
     /// Each constant's bytes when it was made (see `checkConstant`).
     private var constantBytes: [Int: [UInt8]] = [:]
+    /// Storage allocated during the trace (kept alive so identifiers stay unique).
+    private var traceStorage: [ObjectIdentifier: TensorStorage] = [:]
+    /// The bound tensors over each storage, to find the views an in-place write invalidates.
+    private var boundOverStorage: [ObjectIdentifier: [ObjectIdentifier]] = [:]
+    /// The function's arguments by identity, and their storage.
+    private var inputIdentities: [ObjectIdentifier: Int] = [:]
+    private(set) var inputStorages: [ObjectIdentifier: Int] = [:]
+    /// Writes, gradients and guards (see `TraceEffects`).
+    var effects = TraceEffects()
+    /// Every tensor made during the trace, weakly: one still alive after it that the caller
+    /// did not get back is held by Swift code (see `Tracer.survivors`).
+    private(set) var madeDuringTrace: [WeakTensor] = []
     /// Greater than zero while an op that records itself runs its inner ops.
     var suppression = 0
     /// Greater than zero inside `Tracing.exemptingValueReads`.
@@ -144,13 +175,40 @@ final class TraceContext {
         for (index, tensor) in tensors.enumerated() {
             let value = graph.addValue(shape: tensor.shape, dtype: tensor.dtype, source: .input(index))
             bind(tensor, to: value)
+            inputIdentities[ObjectIdentifier(tensor)] = index
+            inputStorages[ObjectIdentifier(tensor.storage)] = index
         }
     }
 
     func bind(_ tensor: Tensor, to value: Int) {
         let id = ObjectIdentifier(tensor)
-        if valueOf[id] == nil { retained.append(tensor) }
+        if valueOf[id] == nil {
+            retained.append(tensor)
+            boundOverStorage[ObjectIdentifier(tensor.storage), default: []].append(id)
+        }
         valueOf[id] = value
+    }
+
+    /// Keeps `tensor` alive until the trace ends.
+    func keep(_ tensor: Tensor) { retained.append(tensor) }
+
+    func noteStorageCreated(_ storage: TensorStorage) { traceStorage[ObjectIdentifier(storage)] = storage }
+
+    /// True for a tensor over memory allocated during the trace (writes to it only rebind).
+    func isTraceMemory(_ tensor: Tensor) -> Bool { traceStorage[ObjectIdentifier(tensor.storage)] != nil }
+
+    /// The position of `tensor` among the function's arguments.
+    func inputPosition(of tensor: Tensor) -> Int? { inputIdentities[ObjectIdentifier(tensor)] }
+
+    /// The tensors bound to values that view `storage`.
+    func tensorsOver(_ storage: ObjectIdentifier) -> [ObjectIdentifier] { boundOverStorage[storage] ?? [] }
+
+    /// Lets go of every tensor the trace kept, so that only other holders keep them alive.
+    func releaseTensors() {
+        valueOf = [:]; retained = []; created = []; aliases = [:]; constantBytes = [:]
+        traceStorage = [:]; boundOverStorage = [:]; inputIdentities = [:]; inputStorages = [:]
+        effects = TraceEffects()
+        graph = Graph()
     }
 
     func value(of tensor: Tensor) -> Int? { valueOf[ObjectIdentifier(tensor)] }
@@ -168,6 +226,7 @@ final class TraceContext {
     func noteCreated(_ tensor: Tensor) {
         created.insert(ObjectIdentifier(tensor))
         retained.append(tensor)
+        madeDuringTrace.append(WeakTensor(tensor))
     }
 
     func noteAlias(_ alias: Tensor, of tensor: Tensor) {
@@ -182,7 +241,7 @@ final class TraceContext {
     }
 
     /// The bytes of a contiguous tensor (constants are made contiguous).
-    private static func bytes(of tensor: Tensor) -> [UInt8] {
+    static func bytes(of tensor: Tensor) -> [UInt8] {
         guard tensor.isContiguous else { return [] }
         return Array(UnsafeRawBufferPointer(start: tensor.baseAddress, count: tensor.count * tensor.dtype.byteSize))
     }
@@ -199,6 +258,10 @@ final class TraceContext {
     /// The value standing for `tensor`: known, or captured from outside the function.
     /// nil (and the trace fails) for a tensor made inside the trace by an op that records nothing.
     func resolve(_ tensor: Tensor, consumer: String) -> Int? {
+        if let reason = effects.unreadable[ObjectIdentifier(tensor)] {
+            fail("\(consumer) \(reason)", tensor: tensor)
+            return nil
+        }
         if let value = valueOf[ObjectIdentifier(tensor)] {
             checkConstant(value, consumer: consumer)
             return value
@@ -209,6 +272,10 @@ final class TraceContext {
         }
         if created.contains(ObjectIdentifier(tensor)) {
             fail("\(consumer) reads a tensor of shape \(tensor.shape) made by an operation that compile cannot trace yet", tensor: tensor)
+            return nil
+        }
+        if effects.writtenStorage.contains(ObjectIdentifier(tensor.storage)) {
+            fail("\(consumer) reads a view of a tensor that the function wrote in place; read the tensor itself", tensor: tensor)
             return nil
         }
         let value = graph.addValue(shape: tensor.shape, dtype: tensor.dtype, source: .captured(tensor))
@@ -243,4 +310,10 @@ final class TraceContext {
     static func userFrames() -> [String] {
         Array(CallStack.describe(CallStack.capture()).prefix(3))
     }
+}
+
+/// A weak reference to a tensor.
+struct WeakTensor {
+    weak var tensor: Tensor?
+    init(_ tensor: Tensor) { self.tensor = tensor }
 }

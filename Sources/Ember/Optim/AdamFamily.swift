@@ -39,15 +39,15 @@ public class Adam: Optimizer {
         let lr = group.lr, beta1 = group["beta1"], beta2 = group["beta2"], eps = group["eps"]
         let decoupled = group.flag("decoupledWeightDecay")
         let g = effectiveGradient(gradient, parameter, group, coupledWeightDecay: !decoupled)
-        let step = incrementStep(&state)
+        let step = stepCount(&state)
         if decoupled && group["weightDecay"] != 0 { parameter *= 1 - lr * group["weightDecay"] }
         let expAvg = buffer("expAvg", in: &state) { Tensor.zerosLike(parameter) }
         let expAvgSq = buffer("expAvgSq", in: &state) { Tensor.zerosLike(parameter) }
         expAvg += (g - expAvg) * (1 - beta1)
         expAvgSq *= beta2
         expAvgSq += g * g * (1 - beta2)
-        let biasCorrection1 = 1 - Foundation.pow(beta1, step)
-        let biasCorrection2Sqrt = (1 - Foundation.pow(beta2, step)).squareRoot()
+        let biasCorrection1 = step.map({ 1 - Foundation.pow(beta1, $0) }, { 1 - Tensor(beta1).pow($0) })
+        let biasCorrection2Sqrt = step.map({ (1 - Foundation.pow(beta2, $0)).squareRoot() }, { (1 - Tensor(beta2).pow($0)).sqrt() })
         let secondMoment: Tensor
         if group.flag("amsgrad") {
             let maxExpAvgSq = buffer("maxExpAvgSq", in: &state) { Tensor.zerosLike(parameter) }
@@ -57,7 +57,7 @@ public class Adam: Optimizer {
             secondMoment = expAvgSq
         }
         let denominator = secondMoment.sqrt() / biasCorrection2Sqrt + eps
-        parameter.add_(expAvg / denominator, alpha: -lr / biasCorrection1)
+        parameter.add_(expAvg / denominator, alpha: biasCorrection1.map({ -lr / $0 }, { -lr / $0 }))
     }
 }
 

@@ -28,7 +28,7 @@ public final class RMSprop: Optimizer {
     public override func update(parameter: Tensor, gradient: Tensor, state: inout [String: Tensor], group: ParameterGroup) {
         let alpha = group["alpha"], momentum = group["momentum"]
         let g = effectiveGradient(gradient, parameter, group)
-        _ = incrementStep(&state)
+        _ = stepCount(&state)
         let squareAvg = buffer("squareAvg", in: &state) { Tensor.zerosLike(parameter) }
         squareAvg *= alpha
         squareAvg += g * g * (1 - alpha)
@@ -107,7 +107,7 @@ public final class Adadelta: Optimizer {
     public override func update(parameter: Tensor, gradient: Tensor, state: inout [String: Tensor], group: ParameterGroup) {
         let rho = group["rho"], eps = group["eps"]
         let g = effectiveGradient(gradient, parameter, group)
-        _ = incrementStep(&state)
+        _ = stepCount(&state)
         let squareAvg = buffer("squareAvg", in: &state) { Tensor.zerosLike(parameter) }
         let accDelta = buffer("accDelta", in: &state) { Tensor.zerosLike(parameter) }
         squareAvg *= rho

@@ -127,10 +127,11 @@ open class Optimizer {
     public func zeroGrad(setToNil: Bool = true) {
         for group in paramGroups {
             for parameter in group.params {
-                guard let gradient = parameter.grad else { continue }
+                // Not read first: a compiled step that starts with zeroGrad() then does not
+                // depend on whether the gradients were nil when it was called.
                 if setToNil {
                     parameter.grad = nil
-                } else {
+                } else if let gradient = parameter.grad {
                     let plain = gradient.gradFunction == nil ? gradient : gradient.detach()
                     withNoGrad { plain.zero_() }
                     parameter.grad = plain
@@ -141,6 +142,8 @@ open class Optimizer {
 
     /// Applies one update to every parameter whose gradient is not nil.
     public func step() {
+        // A compiled training step bakes the hyper-parameters in; a change retraces it.
+        if Tracing.isActive { Tracing.guardHostValues { [weak self] in self?.hyperParameterValues() ?? [] } }
         withNoGrad {
             for group in paramGroups {
                 for parameter in group.params {
@@ -153,6 +156,11 @@ open class Optimizer {
                 }
             }
         }
+    }
+
+    /// Every group's hyper-parameters and size, in a fixed order (what a compiled step guards).
+    func hyperParameterValues() -> [Double] {
+        paramGroups.flatMap { group in [Double(group.params.count)] + group.options.keys.sorted().map { group.options[$0]! } }
     }
 
     /// Updates one parameter in place. Called under no-grad with its gradient and its state
@@ -212,10 +220,21 @@ open class Optimizer {
 
 extension Optimizer {
     /// Increments the `"step"` counter in `state` (a 0-d float64 tensor, as PyTorch) and returns it.
+    /// A compiled step that reads the count this way retraces at every call; updates that
+    /// `compile` should trace use ``stepCount(_:)``.
     public func incrementStep(_ state: inout [String: Tensor]) -> Double {
         let step: Double = (state["step"]?.item(as: Double.self) ?? 0) + 1
         state["step"] = Tensor(step)
         return step
+    }
+
+    /// Increments the `"step"` counter in `state` and returns it as a ``StepDependent`` value:
+    /// a number when running eagerly; while `compile` traces, the counter tensor itself,
+    /// incremented in place, so that the compiled step computes from the count at each call.
+    public func stepCount(_ state: inout [String: Tensor]) -> StepDependent {
+        guard Tracing.isActive, let counter = state["step"] else { return .host(incrementStep(&state)) }
+        counter += 1.0
+        return .traced(counter)
     }
 
     /// The buffer `key` in `state`, created by `make` on first use.
@@ -234,5 +253,43 @@ extension Optimizer {
             result = result + parameter * decay
         }
         return result
+    }
+}
+
+/// A number computed from an optimizer's step count (a bias correction): a `Double` when the
+/// optimizer runs eagerly, a 0-d float64 tensor derived from the `"step"` counter while
+/// `compile` traces it, so that a compiled training step does not freeze the count.
+///
+///     let correction = stepCount(&state).map({ 1 - Foundation.pow(beta1, $0) }, { 1 - Tensor(beta1).pow($0) })
+///     parameter.add_(update, alpha: correction.map({ -lr / $0 }, { -lr / $0 }))
+public enum StepDependent {
+    case host(Double)
+    case traced(Tensor)
+
+    /// Applies `host` or `traced`, which must compute the same function.
+    public func map(_ host: (Double) -> Double, _ traced: (Tensor) -> Tensor) -> StepDependent {
+        switch self {
+        case .host(let value): return .host(host(value))
+        case .traced(let tensor): return .traced(traced(tensor))
+        }
+    }
+
+    /// `tensor / self`.
+    public static func / (tensor: Tensor, divisor: StepDependent) -> Tensor {
+        switch divisor {
+        case .host(let value): return tensor / value
+        case .traced(let value): return tensor / value
+        }
+    }
+}
+
+extension Tensor {
+    /// In-place `self += alpha * other` with a step-dependent `alpha`; returns self.
+    @discardableResult
+    public func add_(_ other: Tensor, alpha: StepDependent) -> Tensor {
+        switch alpha {
+        case .host(let value): return add_(other, alpha: value)
+        case .traced(let value): self += other * value; return self
+        }
     }
 }

@@ -81,12 +81,7 @@ struct CompileBehaviourTests {
         expectClose(f(negative), negative * -1)
     }
 
-    @Test func inPlaceAndRandomFunctionsRunEagerly() {
-        let inPlace = compile { (x: Tensor) -> Tensor in let y = x * 2; y += 1; return y }
-        let x = Tensor.ones([3])
-        _ = inPlace(x)
-        expectClose(inPlace(x), Tensor.full([3], Float(3)))
-        #expect(inPlace.lastFailure?.reason.contains("in-place") == true)
+    @Test func randomFunctionsRunEagerly() {
         let dropout = Dropout(p: 0.5)
         let random = dropout.compiled()
         _ = random(Tensor.ones([100]))
@@ -152,11 +147,14 @@ struct CompileBehaviourTests {
     }
 
     @Test func compiledTrainingStepsEqualEagerOnes() {
+        // One initial state for both runs (tests run in parallel: reseeding cannot repeat it).
+        let initial = Sequential { Linear(6, 16, dtype: .float64); ReLU(); Linear(16, 3, dtype: .float64) }.stateDict()
+        let generator = RandomGenerator(seed: 7)
+        let x = Tensor.randn([8, 6], dtype: .float64, generator: generator), targets = Tensor.randint(0, 3, [8], generator: generator)
         func run(compiled: Bool) -> [Tensor] {
-            manualSeed(7)
             let model = Sequential { Linear(6, 16, dtype: .float64); ReLU(); Linear(16, 3, dtype: .float64) }
+            _ = try! model.loadStateDict(initial)
             let optimizer = SGD(model.parameters(), lr: 0.1, momentum: 0.9)
-            let x = Tensor.randn([8, 6], dtype: .float64), targets = Tensor.randint(0, 3, [8])
             let loss = compile { (x: Tensor) -> Tensor in crossEntropy(model(x), targets) }
             for _ in 0..<5 {
                 optimizer.zeroGrad()

@@ -1,0 +1,220 @@
+import Foundation
+import Testing
+@testable import Ember
+
+/// Whole training steps (forward, backward, optimizer update) through `compile`: the writes
+/// to parameters and optimizer buffers and the `.grad` assignments are replayed by each
+/// compiled call, and every value the trace baked in is guarded.
+@Suite("compile: whole training steps and in-place writes")
+struct CompileTrainingStepTests {
+    /// A small classifier, its data and an optimizer, the same for every run with one seed.
+    struct Setup {
+        let model: Sequential
+        let optimizer: Optimizer
+        let x: Tensor
+        let targets: Tensor
+
+        /// A fresh model; with `copying`, one with the same parameters and data (tests run in
+        /// parallel, so the default generator cannot be reseeded to repeat a model).
+        init(dtype: DType, copying original: Setup? = nil, optimizer make: ([Tensor]) -> Optimizer) {
+            model = Sequential { Linear(6, 16, dtype: dtype); Tanh(); Linear(16, 3, dtype: dtype) }
+            if let original {
+                _ = try! model.loadStateDict(original.model.stateDict())
+                (x, targets) = (original.x, original.targets)
+            } else {
+                let generator = RandomGenerator(seed: 3)
+                x = Tensor.randn([8, 6], dtype: dtype, generator: generator)
+                targets = Tensor.randint(0, 3, [8], generator: generator)
+            }
+            optimizer = make(model.parameters())
+        }
+
+        func eagerStep() -> Tensor {
+            optimizer.zeroGrad()
+            let loss = crossEntropy(model(x), targets)
+            loss.backward()
+            optimizer.step()
+            return loss.detach()
+        }
+    }
+
+    /// Runs `steps` steps eagerly and compiled from the same start; the parameters, losses and
+    /// optimizer buffers must agree bit for bit (nothing is fused across the update's roundings).
+    func expectCompiledStepsMatchEager(dtype: DType, steps: Int = 6, traces: Int = 2, _ make: @escaping ([Tensor]) -> Optimizer) {
+        let eager = Setup(dtype: dtype, optimizer: make)
+        let compiled = Setup(dtype: dtype, copying: eager, optimizer: make)
+        let step = compile { (x: Tensor, targets: Tensor) -> Tensor in
+            compiled.optimizer.zeroGrad()
+            let loss = crossEntropy(compiled.model(x), targets)
+            loss.backward()
+            compiled.optimizer.step()
+            return loss.detach()
+        }
+        for index in 0..<steps {
+            let expected = eager.eagerStep(), actual = step(compiled.x, compiled.targets)
+            #expect(actual.scalars(as: Double.self) == expected.scalars(as: Double.self), "loss at step \(index)")
+        }
+        #expect(step.lastFailure == nil || step.lastFailure!.retriesNextCall,
+                "\(String(describing: step.lastFailure))")
+        // With buffers, the first call made them, so the second traced; the rest ran compiled.
+        #expect(step.traceCount == traces, "traced \(step.traceCount) times; \(String(describing: step.lastFailure))")
+        for (a, b) in zip(compiled.model.parameters(), eager.model.parameters()) {
+            #expect(a.scalars(as: Double.self) == b.scalars(as: Double.self), "parameter of shape \(a.shape)")
+            #expect(a.grad?.scalars(as: Double.self) == b.grad?.scalars(as: Double.self), "gradient of shape \(a.shape)")
+        }
+        let eagerState = eager.optimizer.stateDict().state, compiledState = compiled.optimizer.stateDict().state
+        for (position, buffers) in eagerState {
+            for (name, buffer) in buffers {
+                #expect(compiledState[position]?[name]?.scalars(as: Double.self) == buffer.scalars(as: Double.self), "\(name) of parameter \(position)")
+            }
+        }
+    }
+
+    @Test func sgdWithMomentum() {
+        expectCompiledStepsMatchEager(dtype: .float64) { SGD($0, lr: 0.1, momentum: 0.9, weightDecay: 1e-3) }
+    }
+
+    @Test func plainSGD() {
+        expectCompiledStepsMatchEager(dtype: .float32, traces: 1) { SGD($0, lr: 0.05) }
+    }
+
+    @Test func adamFromItsStepCount() {
+        expectCompiledStepsMatchEager(dtype: .float32) { Adam($0, lr: 1e-2) }
+    }
+
+    @Test func adamWWithAMSGrad() {
+        expectCompiledStepsMatchEager(dtype: .float64) { AdamW($0, lr: 1e-2, weightDecay: 0.1, amsgrad: true) }
+    }
+
+    @Test func rmsprop() {
+        expectCompiledStepsMatchEager(dtype: .float64) { RMSprop($0, lr: 1e-2, momentum: 0.5) }
+    }
+
+    @Test func changingTheLearningRateRetraces() {
+        let eager = Setup(dtype: .float64) { SGD($0, lr: 0.1) }
+        let compiled = Setup(dtype: .float64, copying: eager) { SGD($0, lr: 0.1) }
+        let step = compile { (x: Tensor, targets: Tensor) -> Tensor in
+            compiled.optimizer.zeroGrad()
+            let loss = crossEntropy(compiled.model(x), targets)
+            loss.backward()
+            compiled.optimizer.step()
+            return loss.detach()
+        }
+        for index in 0..<6 {
+            if index == 3 {
+                eager.optimizer.paramGroups[0].lr = 0.01
+                compiled.optimizer.paramGroups[0].lr = 0.01
+            }
+            _ = eager.eagerStep()
+            _ = step(compiled.x, compiled.targets)
+        }
+        #expect(step.traceCount == 2, "\(step.traceCount)")
+        for (a, b) in zip(compiled.model.parameters(), eager.model.parameters()) {
+            #expect(a.scalars(as: Double.self) == b.scalars(as: Double.self))
+        }
+    }
+
+    @Test func gradientsZeroedOutsideTheStep() {
+        let eager = Setup(dtype: .float64) { SGD($0, lr: 0.1) }
+        let compiled = Setup(dtype: .float64, copying: eager) { SGD($0, lr: 0.1) }
+        let step = compile { (x: Tensor, targets: Tensor) -> Tensor in
+            let loss = crossEntropy(compiled.model(x), targets)
+            loss.backward()
+            compiled.optimizer.step()
+            return loss.detach()
+        }
+        for _ in 0..<4 {
+            _ = eager.eagerStep()
+            compiled.optimizer.zeroGrad()
+            _ = step(compiled.x, compiled.targets)
+        }
+        #expect(step.traceCount == 1)
+        for (a, b) in zip(compiled.model.parameters(), eager.model.parameters()) {
+            #expect(a.scalars(as: Double.self) == b.scalars(as: Double.self))
+        }
+    }
+
+    @Test func gradientsAccumulatedAcrossCallsRunEagerly() {
+        let model = Linear(3, 1, dtype: .float64)
+        let x = Tensor.ones([2, 3], dtype: .float64)
+        let accumulate = compile { (x: Tensor) -> Tensor in
+            let loss = model(x).sum()
+            loss.backward()
+            return loss.detach()
+        }
+        _ = accumulate(x)
+        _ = accumulate(x)
+        _ = accumulate(x)
+        // Three backward passes accumulate three times the gradient, as eagerly.
+        #expect(model.weight.grad!.scalars(as: Double.self) == [6, 6, 6])
+        #expect(accumulate.lastFailure?.reason.contains("accumulated before the call") == true,
+                "\(String(describing: accumulate.lastFailure))")
+    }
+
+    @Test func batchNormRunningStatisticsUpdateInCompiledCalls() {
+        let eager = BatchNorm1d(4, dtype: .float64), compiledLayer = BatchNorm1d(4, dtype: .float64)
+        let f = compiledLayer.compiled()
+        let generator = RandomGenerator(seed: 5)
+        for _ in 0..<4 {
+            let x = Tensor.randn([8, 4], dtype: .float64, generator: generator)
+            let expected = withNoGrad { eager(x) }, actual = withNoGrad { f(x) }
+            #expect(actual.scalars(as: Double.self) == expected.scalars(as: Double.self))
+        }
+        #expect(f.traceCount == 1, "\(String(describing: f.lastFailure))")
+        #expect(compiledLayer.runningMean!.scalars(as: Double.self) == eager.runningMean!.scalars(as: Double.self))
+        #expect(compiledLayer.runningVar!.scalars(as: Double.self) == eager.runningVar!.scalars(as: Double.self))
+        #expect(compiledLayer.numBatchesTracked!.scalars(as: Int.self) == [4])
+    }
+
+    @Test func writesToArgumentsAndTraceTensors() {
+        let f = compile { (x: Tensor) -> Tensor in
+            let y = x * 2
+            y += 1            // a tensor of the trace: rebinds y
+            x.mul_(y)         // an argument: copied back after each call
+            return y
+        }
+        for value in [1.0, 2.0, 3.0] {
+            let x = Tensor.full([3], value)
+            let y = f(x)
+            #expect(y.scalars(as: Double.self) == Array(repeating: 2 * value + 1, count: 3))
+            #expect(x.scalars(as: Double.self) == Array(repeating: value * (2 * value + 1), count: 3))
+        }
+        #expect(f.traceCount == 1 && f.lastFailure == nil, "\(String(describing: f.lastFailure))")
+    }
+
+    @Test func partialWritesAndStaleViewsRunEagerlyWithAMessage() {
+        let partial = compile { (x: Tensor) -> Tensor in
+            let y = x * 2
+            y[0].fill_(7)
+            return y
+        }
+        _ = partial(Tensor.ones([3]))
+        expectClose(partial(Tensor.ones([3])), Tensor([7, 2, 2] as [Float]))
+        #expect(partial.lastFailure?.reason.contains("part of a tensor") == true, "\(String(describing: partial.lastFailure))")
+
+        let weight = Tensor.ones([2, 2])
+        let stale = compile { (x: Tensor) -> Tensor in
+            let view = weight.t
+            let before = x.matmul(view)
+            withNoGrad { weight += 1 }
+            return before + x.matmul(view)     // the view sees the write eagerly
+        }
+        let x = Tensor.ones([1, 2])
+        expectClose(stale(x), Tensor([[6, 6]] as [[Float]]))
+        #expect(stale.lastFailure?.reason.contains("wrote after the view was made") == true, "\(String(describing: stale.lastFailure))")
+    }
+
+    @Test func stateKeptBySwiftCodeIsCaught() {
+        var kept: [Tensor] = []
+        let counter = Tensor.zeros([1])
+        let f = compile { (x: Tensor) -> Tensor in
+            counter += 1
+            kept.append(x * 3)     // a new tensor each call: a compiled call could not make it
+            return x + counter
+        }
+        for _ in 0..<3 { _ = f(Tensor.ones([1])) }
+        #expect(kept.count == 3)
+        #expect(counter.scalars(as: Float.self) == [3])
+        #expect(f.lastFailure?.reason.contains("kept by Swift code") == true, "\(String(describing: f.lastFailure))")
+    }
+}
