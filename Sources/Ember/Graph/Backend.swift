@@ -78,8 +78,16 @@ public struct CPUBackend: Backend {
         case .select:
             return Tensor.where(inputs[0], inputs[1], inputs[2])
         case .reduce(let name, let axes, let keepDim):
+            if let output, let kernel = CPUBackend.plannedReduction(name, input: inputs[0], output: output) {
+                return inputs[0].reduced(kernel, axes: axes, keepDim: keepDim, into: output)
+            }
             return inputs[0].reduce(CPUBackend.reduction(name), dims: axes, keepDim: keepDim)
-        case .cast(let dtype): return inputs[0].to(dtype)
+        case .cast(let dtype):
+            if let output, output.dtype == dtype, output.isContiguous {
+                CopyKernel.copy(from: inputs[0], into: output)
+                return output
+            }
+            return inputs[0].to(dtype)
         case .copy: return inputs[0].contiguousCopy()
         case .reshape(let shape): return inputs[0].reshaped(shape)
         case .permute(let dims): return inputs[0].permuted(dims)
@@ -105,8 +113,22 @@ public struct CPUBackend: Backend {
             return Functional.layerNorm(x, normalizedShape: Array(x.shape.suffix(rank)), weight: weight, bias: bias, eps: eps)
         case .concatenate(let dim): return Tensor.cat(inputs, dim: dim)
         case .opaque(let operation): return operation.replay(inputs)
-        case .gather(let dim): return inputs[0].gather(dim: dim, index: inputs[1])
+        case .gather(let dim):
+            if let output, output.dtype == inputs[0].dtype {
+                IndexKernel.gather(inputs[0], axis: dim, index: inputs[1], into: output, op: "gather")
+                return output
+            }
+            return inputs[0].gather(dim: dim, index: inputs[1])
         case .scatter(let dim, let accumulate):
+            if let output, output.dtype == inputs[0].dtype, output.dtype == inputs[2].dtype {
+                CopyKernel.copy(from: inputs[0], into: output)
+                if accumulate {
+                    IndexKernel.scatterAdd(inputs[2], axis: dim, index: inputs[1], into: output, op: "scatterAdd")
+                } else {
+                    IndexKernel.scatter(inputs[2], axis: dim, index: inputs[1], into: output, op: "scatter")
+                }
+                return output
+            }
             return accumulate ? inputs[0].scatterAdd(dim: dim, index: inputs[1], source: inputs[2])
                 : inputs[0].scatter(dim: dim, index: inputs[1], source: inputs[2])
         case .conv2d(let geometry):
@@ -180,6 +202,14 @@ public struct CPUBackend: Backend {
         guard let operation = binaryByName[name] else { emberFailure("graph: unknown binary operation '\(name)'") }
         return operation
     }
+    /// The kernel of a reduction that can write into a planned `output`: one computed by a
+    /// single kernel pass, from a float32 or float64 input of the output's dtype.
+    static func plannedReduction(_ name: String, input: Tensor, output: Tensor) -> ReductionOp? {
+        guard case .kernel(let kernel) = reduction(name).accumulation, input.dtype == output.dtype,
+              input.dtype == .float32 || input.dtype == .float64 else { return nil }
+        return kernel
+    }
+
     static func reduction(_ name: String) -> ReductionOperation {
         guard let operation = reductionByName[name] else { emberFailure("graph: unknown reduction '\(name)'") }
         return operation

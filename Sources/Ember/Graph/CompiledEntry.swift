@@ -22,7 +22,11 @@ final class CompiledEntry: @unchecked Sendable {
          leaves: [Graph.Source], differentiableOutputs: [Int], gradientPresent: [Bool], captured: [(Tensor, Bool)],
          effects: CompiledEffects = .none) {
         self.traced = traced
-        self.forward = ExecutionPlan(graph: forward, backend: backend)
+        let writes = effects.writes.compactMap { write -> (position: Int, target: Tensor)? in
+            if case .captured(let tensor) = write.target { return (write.output, tensor) }
+            return nil
+        }
+        self.forward = ExecutionPlan(graph: forward, backend: backend, writes: writes)
         self.backward = backward.map { ExecutionPlan(graph: $0, backend: backend) }
         self.outputCount = outputCount
         self.leaves = leaves

@@ -37,7 +37,13 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
     private let nodeStates: [Int: BackendNodeState]
     private var busy: Int64 = 0
 
-    init(graph: Graph, backend: any Backend, fuse: Bool = true, planMemory: Bool = true) {
+    /// Outputs computed straight into the tensor a write of the function targets (see `directWrites`).
+    let directOutputs: [Int: Tensor]
+
+    /// A plan for `graph`; `writes` lists outputs (by position) that the caller copies into
+    /// tensors afterwards, which the plan may compute into those tensors directly.
+    init(graph: Graph, backend: any Backend, fuse: Bool = true, planMemory: Bool = true,
+         writes: [(position: Int, target: Tensor)] = []) {
         var graph = graph
         self.backend = backend
         let groups = fuse ? ExecutionPlan.fusionGroups(graph) : []
@@ -51,6 +57,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         arenaOffsets = offsets
         arenaBytes = bytes
         releases = ExecutionPlan.releasePoints(graph, units: units)
+        directOutputs = planMemory ? ExecutionPlan.directWrites(graph, units: units, writes: writes) : [:]
         var converted: [ConvertedConstant: Tensor] = [:]
         for unit in units {
             let program: FusedProgram, inputs: [Int]
@@ -98,7 +105,8 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                 lines.append("  %\(node.output) = \(node.primitive)(\(node.inputs.map { "%\($0)" }.joined(separator: ", ")))\(planned)")
             case .fused(let program, let inputs, let outputs, _):
                 let planned = outputs.compactMap { arenaOffsets[$0].map { offset in " @arena+\(offset)" } }.joined()
-                lines.append("  \(outputs.map { "%\($0)" }.joined(separator: ", ")) = \(program) over (\(inputs.map { "%\($0)" }.joined(separator: ", ")))\(planned)")
+                let direct = outputs.filter { directOutputs[$0] != nil }.map { " %\($0) into its tensor" }.joined()
+                lines.append("  \(outputs.map { "%\($0)" }.joined(separator: ", ")) = \(program) over (\(inputs.map { "%\($0)" }.joined(separator: ", ")))\(planned)\(direct)")
             case .matmulEpilogue(let index, let program, let inputs, let outputs):
                 let node = graph.nodes[index]
                 let planned = outputs.compactMap { arenaOffsets[$0].map { offset in " @arena+\(offset)" } }.joined()
@@ -142,7 +150,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                     }
                 case .fused(let program, let inputValues, let outputValues, _):
                     let outputs = outputValues.map { value in
-                        planned[value] ?? Tensor(uninitializedShape: graph.values[value].shape, dtype: graph.values[value].dtype)
+                        directOutputs[value] ?? planned[value] ?? Tensor(uninitializedShape: graph.values[value].shape, dtype: graph.values[value].dtype)
                     }
                     backend.runFused(program, inputs: operands(inputValues, program, slots), outputs: outputs)
                     for (value, tensor) in zip(outputValues, outputs) { slots[value] = tensor }
@@ -482,6 +490,12 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             return graph.values[node.inputs[0]].shape.count >= 2 && graph.values[node.inputs[1]].shape.count == 2
                 && node.inputs.allSatisfy { graph.values[$0].dtype == dtype }
         case .layerNorm: return node.inputs.allSatisfy { graph.values[$0].dtype == dtype }
+        case .reduce(let name, _, _):
+            guard case .kernel = CPUBackend.reduction(name).accumulation else { return false }
+            return graph.values[node.inputs[0]].dtype == dtype
+        case .cast: return true
+        case .gather: return graph.values[node.inputs[0]].dtype == dtype
+        case .scatter: return graph.values[node.inputs[0]].dtype == dtype && graph.values[node.inputs[2]].dtype == dtype
         default: return false
         }
     }

@@ -17,7 +17,32 @@ extension Graph {
             graph = next
             if unchanged { break }
         }
-        return graph
+        return graph.droppingRedundantCopies()
+    }
+
+    /// Turns into no-op reshapes (which the simplifier then removes) the copies that only
+    /// separate memory nothing else uses: `copy(x)` where x, or a chain of reshapes down to a
+    /// node that makes fresh contiguous memory, has no other reader. The engine copies each
+    /// gradient it stores in `.grad` so that it never aliases another tensor; in a graph,
+    /// where values do not alias, those copies cost a pass over memory for nothing.
+    func droppingRedundantCopies() -> Graph {
+        var readers = [Int](repeating: 0, count: values.count)
+        for node in nodes { for input in node.inputs { readers[input] += 1 } }
+        for output in outputs { readers[output] += 1 }
+        var copy = self
+        var dropped = false
+        for (index, node) in nodes.enumerated() where node.primitive == .copy {
+            var value = node.inputs[0]
+            var alone = readers[value] == 1
+            while alone, let producer = producer(of: value), case .reshape = producer.primitive {
+                value = producer.inputs[0]
+                alone = readers[value] == 1
+            }
+            guard alone, let producer = producer(of: value), !producer.primitive.isView else { continue }
+            copy.nodes[index].primitive = .reshape(values[node.output].shape)
+            dropped = true
+        }
+        return dropped ? copy.rebuilt(simplifying: true) : self
     }
 
     /// A copy holding only the nodes that `outputs` need, each simplified, folded or merged

@@ -73,8 +73,10 @@ struct CompiledEffects {
         withoutGrad {
             // A result that views a target's memory (a value passed through unchanged) is
             // copied first, so that no write clobbers a value another write still reads.
-            let sources = writes.map { write -> Tensor in
+            // (A result that is its target was computed in place: see `directWrites`.)
+            let sources = zip(writes, targets).map { write, target -> Tensor in
                 let result = results[write.output]
+                if result === target { return result }
                 return targets.contains(where: { $0.storage === result.storage }) ? result.clone() : result
             }
             for (target, source) in zip(targets, sources) where target !== source {

@@ -104,11 +104,17 @@ struct ReductionLayout {
 extension Tensor {
     /// Runs `op` over `axes` without recording: the forward half of every reduction.
     /// 16-bit floats compute in float32 and round the result back.
-    func reduced(_ op: ReductionOp, axes: [Int], keepDim: Bool) -> Tensor {
+    /// `into` is a contiguous tensor of the result's shape and dtype to write (a buffer a
+    /// compiled plan keeps), for inputs that are not 16-bit floats.
+    func reduced(_ op: ReductionOp, axes: [Int], keepDim: Bool, into output: Tensor? = nil) -> Tensor {
         let isHalf = dtype == .float16 || dtype == .bfloat16
         let input = isHalf ? withoutGrad { self.to(.float32) } : self
         let layout = ReductionLayout(input, axes: axes)
-        let result = Tensor(uninitializedShape: reducedShape(axes, keepDim: keepDim), dtype: op.outputType(for: input.dtype))
+        let result = output.map { output in
+            emberPrecondition(!isHalf && output.isContiguous && output.dtype == op.outputType(for: input.dtype)
+                              && output.shape == reducedShape(axes, keepDim: keepDim), "reduce: output buffer does not fit")
+            return output
+        } ?? Tensor(uninitializedShape: reducedShape(axes, keepDim: keepDim), dtype: op.outputType(for: input.dtype))
         if result.count > 0 {
             ReductionKernel.reduce(op, input.dtype, UnsafeRawPointer(layout.source.baseAddress), outer: layout.outer,
                                    n: layout.n, inner: layout.inner, result.baseAddress)
