@@ -90,6 +90,29 @@ struct CompileTrainingStepTests {
         expectCompiledStepsMatchEager(dtype: .float64) { RMSprop($0, lr: 1e-2, momentum: 0.5) }
     }
 
+    @Test func updatesAreComputedStraightIntoTheirTensors() {
+        let setup = Setup(dtype: .float32) { SGD($0, lr: 0.1, momentum: 0.9) }
+        let step = compile { (x: Tensor, targets: Tensor) -> Tensor in
+            setup.optimizer.zeroGrad()
+            let loss = crossEntropy(setup.model(x), targets)
+            loss.backward()
+            setup.optimizer.step()
+            return loss.detach()
+        }
+        for _ in 0..<3 { _ = step(setup.x, setup.targets) }
+        let plan = try! #require(step.executionPlan)
+        // Four parameters and their four momentum buffers, each written by the group computing it.
+        #expect(plan.components(separatedBy: "into its tensor").count - 1 == 8, "\(plan)")
+        // The engine's copy of each gradient is gone: the gradients are the products themselves.
+        #expect(!step.graph!.description.contains("copy("), "\(step.graph!)")
+        let parameters = setup.model.parameters().map { $0.scalars(as: Float.self) }
+        let allocations = TensorStorage.countingAllocations { _ = step(setup.x, setup.targets) }.allocations
+        #expect(setup.model.parameters().map { $0.scalars(as: Float.self) } != parameters)
+        // The loss, the four gradients left in .grad, and the ops with no planned form here
+        // (log-softmax, and the comparison and integer where of the ignore-index mask).
+        #expect(allocations == 8, "\(plan)")
+    }
+
     @Test func changingTheLearningRateRetraces() {
         let eager = Setup(dtype: .float64) { SGD($0, lr: 0.1) }
         let compiled = Setup(dtype: .float64, copying: eager) { SGD($0, lr: 0.1) }
