@@ -9,8 +9,8 @@ import Foundation
 struct EmberCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ember",
-        abstract: "Train, evaluate and run image classifiers with Ember.",
-        subcommands: [Train.self, Eval.self, Predict.self],
+        abstract: "Train, evaluate and run image classifiers with Ember, and run saved compiled graphs.",
+        subcommands: [Train.self, Eval.self, Predict.self, Run.self, Info.self],
         defaultSubcommand: Train.self)
 }
 

@@ -260,6 +260,15 @@ public final class GraphFunction: @unchecked Sendable {
         self.init(try Graph(contentsOf: url), backend: backend)
     }
 
+    /// The shape and dtype of each argument, in order.
+    public var inputTypes: [(shape: [Int], dtype: DType)] {
+        var types = [(shape: [Int], dtype: DType)](repeating: ([], .float32), count: graph.inputCount)
+        for value in graph.values {
+            if case .input(let position) = value.source { types[position] = (value.shape, value.dtype) }
+        }
+        return types
+    }
+
     /// Runs the graph; inputs must have the shapes and dtypes it was traced with.
     public func callAsFunction(_ inputs: [Tensor]) -> [Tensor] {
         emberPrecondition(inputs.count == graph.inputCount, "graph: expected \(graph.inputCount) inputs, got \(inputs.count)")
