@@ -131,6 +131,13 @@ public struct CPUBackend: Backend {
             }
             return accumulate ? inputs[0].scatterAdd(dim: dim, index: inputs[1], source: inputs[2])
                 : inputs[0].scatter(dim: dim, index: inputs[1], source: inputs[2])
+        case .maxPool2d(let g):
+            return Functional.maxPool2d(inputs[0], kernelSize: [g.kernelHeight, g.kernelWidth], stride: [g.strideH, g.strideW],
+                                        padding: [g.padH, g.padW], dilation: [g.dilationH, g.dilationW], ceilMode: g.ceilMode!)
+        case .maxPool2dBackward(let g):
+            return Tensor.maxPool2dBackward(inputs[0], input: inputs[1], geometry: g)
+        case .averagePool2d(let geometry, let transpose):
+            return Tensor.windowAverage(inputs[0], geometry, transpose: transpose)
         case .conv2d(let geometry):
             return Tensor.convolution2d(inputs[0], inputs[1], inputs.count > 2 ? inputs[2] : nil, geometry: geometry)
         case .conv2dInputGradient(let geometry):

@@ -173,8 +173,10 @@ extension Primitive {
     /// How many inputs the primitive takes.
     var arity: ClosedRange<Int> {
         switch self {
-        case .unary, .reduce, .cast, .copy, .reshape, .permute, .expand, .slice, .sliceScatter, .softmax: return 1...1
-        case .binary, .compare, .logical, .matmul, .conv2dInputGradient, .conv2dWeightGradient, .gather: return 2...2
+        case .unary, .reduce, .cast, .copy, .reshape, .permute, .expand, .slice, .sliceScatter, .softmax,
+             .maxPool2d, .averagePool2d: return 1...1
+        case .binary, .compare, .logical, .matmul, .conv2dInputGradient, .conv2dWeightGradient, .gather,
+             .maxPool2dBackward: return 2...2
         case .select, .scatter: return 3...3
         case .layerNorm(_, _, let hasWeight, let hasBias): let n = 1 + (hasWeight ? 1 : 0) + (hasBias ? 1 : 0); return n...n
         case .conv2d: return 2...3
@@ -222,6 +224,12 @@ extension Primitive {
         case "conv2d", "conv2dInputGradient", "conv2dWeightGradient":
             guard let geometry = list("geometry").flatMap(ConvolutionGeometry.init(values:)) else { return nil }
             self = name == "conv2d" ? .conv2d(geometry) : name == "conv2dInputGradient" ? .conv2dInputGradient(geometry) : .conv2dWeightGradient(geometry)
+        case "maxPool2d", "maxPool2dBackward":
+            guard let geometry = list("geometry").flatMap(PoolingGeometry.init(values:)) else { return nil }
+            self = name == "maxPool2d" ? .maxPool2d(geometry) : .maxPool2dBackward(geometry)
+        case "averagePool2d":
+            guard let geometry = list("geometry").flatMap(AveragePoolGeometry.init(values:)), let transpose = bool("transpose") else { return nil }
+            self = .averagePool2d(geometry, transpose: transpose)
         default:
             if let comparison = Comparison(rawValue: name) { self = .compare(comparison); return }
             if attributes["axes"] != nil {

@@ -56,6 +56,15 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
     /// Its gradient with respect to the weight: (x, gradOutput).
     case conv2dWeightGradient(ConvolutionGeometry)
 
+    /// 2-D max pooling of the last two dimensions of a [C, H, W] or [N, C, H, W] tensor.
+    case maxPool2d(PoolingGeometry)
+    /// Its gradient: (gradOutput, input) -> the input's shape, each gradient added at the
+    /// position of its window's maximum (recomputed from the input).
+    case maxPool2dBackward(PoolingGeometry)
+    /// Average or adaptive-average pooling of planes [P, H, W] -> [P, outH, outW], or with
+    /// `transpose` its adjoint [P, outH, outW] -> [P, H, W] (the gradient): one linear op.
+    case averagePool2d(AveragePoolGeometry, transpose: Bool)
+
     /// An op traced by its eager call, as an extern kernel: it runs in compiled code but has no
     /// graph form of its own yet, so a graph holding one cannot be saved (pooling, scans,
     /// flips, pads, interpolation, argmax, …).
@@ -85,6 +94,9 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
         case .concatenate: return "cat"
         case .gather: return "gather"
         case .scatter(_, let accumulate): return accumulate ? "scatterAdd" : "scatter"
+        case .maxPool2d: return "maxPool2d"
+        case .maxPool2dBackward: return "maxPool2dBackward"
+        case .averagePool2d: return "averagePool2d"
         case .conv2d: return "conv2d"
         case .conv2dInputGradient: return "conv2dInputGradient"
         case .conv2dWeightGradient: return "conv2dWeightGradient"
@@ -111,6 +123,8 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
         case .concatenate(let dim), .gather(let dim), .scatter(let dim, _): return [("dim", "\(dim)")]
         case .conv2d(let geometry), .conv2dInputGradient(let geometry), .conv2dWeightGradient(let geometry):
             return [("geometry", list(geometry.values))]
+        case .maxPool2d(let geometry), .maxPool2dBackward(let geometry): return [("geometry", list(geometry.values))]
+        case .averagePool2d(let geometry, let transpose): return [("geometry", list(geometry.values)), ("transpose", "\(transpose)")]
         }
     }
 

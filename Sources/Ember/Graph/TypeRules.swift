@@ -120,6 +120,20 @@ extension Primitive {
                 dtype = DType.promote(dtype, other.dtype)
             }
             return result(shape, dtype)
+        case .maxPool2d(let g):
+            guard rank == 3 || rank == 4, first.dtype.isFloatingPoint, g.ceilMode != nil,
+                  first.shape[rank - 2] == g.inHeight, first.shape[rank - 1] == g.inWidth else { return nil }
+            return result(first.shape.dropLast(2) + [g.outHeight, g.outWidth], first.dtype)
+        case .maxPool2dBackward(let g):
+            let input = inputs[1]
+            guard rank == 3 || rank == 4, input.shape.count == rank, first.dtype.isFloatingPoint, input.dtype == first.dtype,
+                  g.ceilMode != nil, first.shape.dropLast(2) == input.shape.dropLast(2),
+                  first.shape.suffix(2) == [g.outHeight, g.outWidth], input.shape.suffix(2) == [g.inHeight, g.inWidth] else { return nil }
+            return result(input.shape, first.dtype)
+        case .averagePool2d(let g, let transpose):
+            let (from, to) = transpose ? ([g.outHeight, g.outWidth], [g.inHeight, g.inWidth]) : ([g.inHeight, g.inWidth], [g.outHeight, g.outWidth])
+            guard rank == 3, first.dtype.isFloatingPoint, g.isConsistent, Array(first.shape.suffix(2)) == from else { return nil }
+            return result([first.shape[0]] + to, first.dtype)
         case .conv2d(let g):
             let weight = inputs[1]
             guard g.isConsistent, rank == 4, weight.shape.count == 4, first.dtype.isFloatingPoint, weight.dtype == first.dtype,

@@ -67,7 +67,10 @@ extension Functional {
     ///     F.maxPool2d(x, kernelSize: 3, stride: 2, padding: 1, ceilMode: true)
     public static func maxPool2d(_ input: Tensor, kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0,
                                  dilation: SpatialSize = 1, ceilMode: Bool = false) -> Tensor {
-        Tracing.recordOpaque("maxPool2d", "kernel \(kernelSize.values)", [input], replay: { maxPool2d($0[0], kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode) }) {
+        Tracing.record([input], { _ in
+            .maxPool2d(PoolingGeometry(plan: Tensor.planPooling(input, spatial: 2, kernel: kernelSize, stride: stride, padding: padding,
+                                                                dilation: dilation, ceilMode: ceilMode, isMax: true, op: "max_pool2d")))
+        }) {
             Tensor.maxPool(input, spatial: 2, kernel: kernelSize, stride: stride, padding: padding, dilation: dilation,
                            ceilMode: ceilMode, op: "max_pool2d").values
         }

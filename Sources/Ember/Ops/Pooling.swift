@@ -11,7 +11,8 @@ import EmberKernels
 /// - Max pooling records a node whose backward adds the gradient at the saved indices
 ///   (`maxPoolBackward`, a C kernel, itself differentiable: its backward gathers), so double
 ///   backward works.
-/// - Average and adaptive-average pooling are one linear primitive, `windowAverage`: a
+/// - Average and adaptive-average pooling are one linear primitive, `windowAverage`
+///   (``Primitive/averagePool2d(_:transpose:)`` in a graph): a
 ///   separable sum over rectangular windows with per-row and per-column scales (PyTorch's
 ///   divisor is a product of one factor per dimension, with or without padding counted).
 ///   Its backward is the same primitive transposed, and the transposed one's backward is the
@@ -147,13 +148,30 @@ extension Tensor {
         }
         if GraphRecorder.shouldRecord(input) {
             let inputShape = input.shape
+            // While tracing, the backward records as a primitive of the gradient and the input
+            // (which it recomputes the indices from), so keep the input only then.
+            let traced = Tracing.isActive && spatial == 2 ? (input, PoolingGeometry(plan: plan)) : nil
             GraphRecorder.record(op, inputs: [input], outputs: [values]) { context in
-                let flatIndex = indices.reshaped([planes, outHeight * outWidth])
-                return [maxPoolBackward(context.gradOutput.reshaped([planes, outHeight * outWidth]), indices: flatIndex,
-                                        inPlane: height * width).reshaped(inputShape)]
+                let gradient = {
+                    maxPoolBackward(context.gradOutput.reshaped([planes, outHeight * outWidth]),
+                                    indices: indices.reshaped([planes, outHeight * outWidth]), inPlane: height * width).reshaped(inputShape)
+                }
+                guard let (input, geometry) = traced else { return [gradient()] }
+                return [Tracing.record([context.gradOutput, input], { _ in .maxPool2dBackward(geometry) }, gradient)]
             }
         }
         return (values, indices)
+    }
+
+    /// The gradient of 2-D max pooling with respect to `input`, from the input itself (the
+    /// maxima's positions are found again): what ``Primitive/maxPool2dBackward(_:)`` runs.
+    static func maxPool2dBackward(_ gradOutput: Tensor, input: Tensor, geometry g: PoolingGeometry) -> Tensor {
+        let (_, indices) = maxPool(input, spatial: 2, kernel: [g.kernelHeight, g.kernelWidth], stride: [g.strideH, g.strideW],
+                                   padding: [g.padH, g.padW], dilation: [g.dilationH, g.dilationW], ceilMode: g.ceilMode ?? false,
+                                   op: "max_pool2d_backward")
+        let planes = input.shape.dropLast(2).reduce(1, *), outPlane = g.outHeight * g.outWidth
+        return maxPoolBackward(gradOutput.reshaped([planes, outPlane]), indices: indices.reshaped([planes, outPlane]),
+                               inPlane: g.inHeight * g.inWidth).reshaped(input.shape)
     }
 
     /// Max pooling's backward, a primitive: gradients [P, outPlane] added at their flat
@@ -194,57 +212,53 @@ extension Tensor {
     /// last two dimensions (or one, with `spatial` 1).
     static func averagePool(_ input: Tensor, spatial: Int, kernel: SpatialSize, stride: SpatialSize?, padding: SpatialSize,
                             ceilMode: Bool, countIncludePad: Bool, divisorOverride: Int?, op: String) -> Tensor {
-        Tracing.recordOpaque("\(op)", "kernel \(kernel.values)", [input], replay: { averagePool($0[0], spatial: spatial, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode, countIncludePad: countIncludePad, divisorOverride: divisorOverride, op: op) }) {
-            let plan = planPooling(input, spatial: spatial, kernel: kernel, stride: stride, padding: padding,
-                                   dilation: 1, ceilMode: ceilMode, isMax: false, op: op)
-            if let divisorOverride { emberPrecondition(divisorOverride != 0, "\(op): divisor must be not zero") }
-            let dims = (0..<spatial).map {
-                AverageWindows.pooling(input: plan.inputSize[$0], output: plan.outputSize[$0], kernel: plan.kernel[$0],
-                                       stride: plan.stride[$0], padding: plan.padding[$0],
-                                       countIncludePad: countIncludePad, divisor: divisorOverride)
-            }
-            let rows = spatial == 2 ? dims[0] : (start: [0], end: [1], scale: [1.0])
-            let columns = dims[spatial - 1]
-            var windows = AverageWindows(
-                inHeight: spatial == 2 ? plan.inputSize[0] : 1, inWidth: plan.inputSize[spatial - 1],
-                outHeight: spatial == 2 ? plan.outputSize[0] : 1, outWidth: plan.outputSize[spatial - 1],
-                rowStart: rows.start, rowEnd: rows.end, rowScale: rows.scale,
-                columnStart: columns.start, columnEnd: columns.end, columnScale: columns.scale)
-            if let divisorOverride { windows.rowScale = windows.rowScale.map { _ in 1 / Double(divisorOverride) } }
-            let planes = plan.leading.reduce(1, *)
-            let result = windowAverage(input.reshaped([planes, windows.inHeight, windows.inWidth]), windows, transpose: false)
-            return result.reshaped(plan.leading + Array(plan.outputSize.suffix(spatial)))
-        }
+        let plan = planPooling(input, spatial: spatial, kernel: kernel, stride: stride, padding: padding,
+                               dilation: 1, ceilMode: ceilMode, isMax: false, op: op)
+        if let divisorOverride { emberPrecondition(divisorOverride != 0, "\(op): divisor must be not zero") }
+        // 1-D pooling is 2-D pooling of planes with one row.
+        let rowDim = spatial == 2 ? 0 : nil
+        let geometry = AveragePoolGeometry(
+            inHeight: rowDim.map { plan.inputSize[$0] } ?? 1, inWidth: plan.inputSize[spatial - 1],
+            outHeight: rowDim.map { plan.outputSize[$0] } ?? 1, outWidth: plan.outputSize[spatial - 1],
+            kernelHeight: rowDim.map { plan.kernel[$0] } ?? 1, kernelWidth: plan.kernel[spatial - 1],
+            strideH: rowDim.map { plan.stride[$0] } ?? 1, strideW: plan.stride[spatial - 1],
+            padH: rowDim.map { plan.padding[$0] } ?? 0, padW: plan.padding[spatial - 1],
+            countIncludePad: countIncludePad, divisor: divisorOverride, adaptive: false)
+        let planes = plan.leading.reduce(1, *)
+        let result = windowAverage(input.reshaped([planes, geometry.inHeight, geometry.inWidth]), geometry, transpose: false)
+        return result.reshaped(plan.leading + Array(plan.outputSize.suffix(spatial)))
     }
 
     /// Adaptive average pooling of the last two dimensions to `outputSize`.
     static func adaptiveAveragePool2d(_ input: Tensor, outputSize: [Int?], op: String) -> Tensor {
-        Tracing.recordOpaque("adaptiveAvgPool2d", "\(outputSize)", [input], replay: { adaptiveAveragePool2d($0[0], outputSize: outputSize, op: op) }) {
-            emberPrecondition(input.rank == 3 || input.rank == 4,
-                              "\(op): Expected 3D or 4D tensor, but got \(input.shape)")
-            emberPrecondition(input.dtype.isFloatingPoint, "\(op): \"\(op)\" not implemented for '\(input.dtype)'")
-            emberPrecondition(outputSize.count == 1 || outputSize.count == 2, "\(op): output_size must be 2")
-            let (height, width) = (input.shape[input.rank - 2], input.shape[input.rank - 1])
-            emberPrecondition(height > 0 && width > 0,
-                              "\(op): Expected input to have non-zero size for non-batch dimensions, but input has sizes \(input.shape)")
-            let sizes = outputSize.count == 1 ? [outputSize[0], outputSize[0]] : outputSize
-            let outHeight = sizes[0] ?? height, outWidth = sizes[1] ?? width
-            emberPrecondition(outHeight >= 0 && outWidth >= 0, "\(op): elements of output_size must be greater than or equal to 0 but received [\(outHeight), \(outWidth)]")
-            let rows = AverageWindows.adaptive(input: height, output: outHeight)
-            let columns = AverageWindows.adaptive(input: width, output: outWidth)
-            let windows = AverageWindows(inHeight: height, inWidth: width, outHeight: outHeight, outWidth: outWidth,
-                                         rowStart: rows.start, rowEnd: rows.end, rowScale: rows.scale,
-                                         columnStart: columns.start, columnEnd: columns.end, columnScale: columns.scale)
-            let leading = Array(input.shape.dropLast(2))
-            let planes = leading.reduce(1, *)
-            return windowAverage(input.reshaped([planes, height, width]), windows, transpose: false)
-                .reshaped(leading + [outHeight, outWidth])
-        }
+        emberPrecondition(input.rank == 3 || input.rank == 4,
+                          "\(op): Expected 3D or 4D tensor, but got \(input.shape)")
+        emberPrecondition(input.dtype.isFloatingPoint, "\(op): \"\(op)\" not implemented for '\(input.dtype)'")
+        emberPrecondition(outputSize.count == 1 || outputSize.count == 2, "\(op): output_size must be 2")
+        let (height, width) = (input.shape[input.rank - 2], input.shape[input.rank - 1])
+        emberPrecondition(height > 0 && width > 0,
+                          "\(op): Expected input to have non-zero size for non-batch dimensions, but input has sizes \(input.shape)")
+        let sizes = outputSize.count == 1 ? [outputSize[0], outputSize[0]] : outputSize
+        let outHeight = sizes[0] ?? height, outWidth = sizes[1] ?? width
+        emberPrecondition(outHeight >= 0 && outWidth >= 0, "\(op): elements of output_size must be greater than or equal to 0 but received [\(outHeight), \(outWidth)]")
+        let geometry = AveragePoolGeometry.adaptive(inHeight: height, inWidth: width, outHeight: outHeight, outWidth: outWidth)
+        let leading = Array(input.shape.dropLast(2))
+        let planes = leading.reduce(1, *)
+        return windowAverage(input.reshaped([planes, height, width]), geometry, transpose: false)
+            .reshaped(leading + [outHeight, outWidth])
     }
 
     /// The linear primitive of average pooling: [P, inH, inW] -> [P, outH, outW], or the
     /// adjoint [P, outH, outW] -> [P, inH, inW] when `transpose` is true.
-    static func windowAverage(_ input: Tensor, _ windows: AverageWindows, transpose: Bool) -> Tensor {
+    /// Traced as ``Primitive/averagePool2d(_:transpose:)``: forward and backward both.
+    static func windowAverage(_ input: Tensor, _ geometry: AveragePoolGeometry, transpose: Bool) -> Tensor {
+        Tracing.record([input], { _ in .averagePool2d(geometry, transpose: transpose) }) {
+            windowAverage(input, geometry, geometry.windows, transpose: transpose)
+        }
+    }
+
+    private static func windowAverage(_ input: Tensor, _ geometry: AveragePoolGeometry, _ windows: AverageWindows,
+                                      transpose: Bool) -> Tensor {
         let planes = input.shape[0]
         let shape = transpose ? [planes, windows.inHeight, windows.inWidth] : [planes, windows.outHeight, windows.outWidth]
         let compute: DType = input.dtype == .float64 ? .float64 : .float32
@@ -273,7 +287,7 @@ extension Tensor {
         }
         if GraphRecorder.shouldRecord(input) {
             GraphRecorder.record(transpose ? "avg_pool2d_backward" : "avg_pool2d", inputs: [input], outputs: [result]) { context in
-                [windowAverage(context.gradOutput, windows, transpose: !transpose)]
+                [windowAverage(context.gradOutput, geometry, transpose: !transpose)]
             }
         }
         return result

@@ -239,6 +239,24 @@ struct CompileBehaviourTests {
         }
     }
 
+    @Test func convolutionalModelsWithPoolingSaveAndLoad() throws {
+        let model = Sequential {
+            Conv2d(3, 4, kernelSize: 3, padding: 1); ReLU(); MaxPool2d(kernelSize: 2)
+            Conv2d(4, 4, kernelSize: 3); AvgPool2d(kernelSize: 2, padding: 1, countIncludePad: false)
+            AdaptiveAvgPool2d(1); Flatten(); Linear(4, 2)
+        }.eval()
+        let compiled = model.compiled()
+        let x = Tensor.randn([2, 3, 12, 12], generator: RandomGenerator(seed: 4))
+        let expected = withNoGrad { compiled(x) }
+        expectClose(expected, withNoGrad { model(x) }, relative: 1e-5, absolute: 1e-6)
+        #expect(!compiled.graph!.description.contains("opaque"), "\(compiled.graph!)")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("pooled-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try compiled.save(to: url)
+        let loaded = try GraphFunction(contentsOf: url)
+        expectClose(loaded([x])[0], expected, relative: 1e-5, absolute: 1e-6)
+    }
+
     @Test func savedGraphsRunWithoutTheirSource() throws {
         let model = Sequential { Linear(5, 7); ReLU(); Linear(7, 2) }.eval()
         let f = model.compiled()
@@ -277,9 +295,21 @@ struct CompileBehaviourTests {
             #expect(throws: SerializationError.self) { _ = try GraphFunction(contentsOf: patched) }
         }
         // A graph with an extern call (no graph form yet) is refused when saved.
+        let scanned = compile { (x: Tensor) -> Tensor in x.cumsum(dim: 1) }
+        _ = scanned(Tensor.ones([1, 1, 4, 4]))
+        #expect(throws: SerializationError.self) { try scanned.save(to: directory.appendingPathComponent("scanned.safetensors")) }
+        // Pooling geometry that no pooling could have made (an output larger than the input
+        // allows) is refused on load.
         let pooled = compile { (x: Tensor) -> Tensor in Functional.maxPool2d(x, kernelSize: 2) }
         _ = pooled(Tensor.ones([1, 1, 4, 4]))
-        #expect(throws: SerializationError.self) { try pooled.save(to: directory.appendingPathComponent("pooled.safetensors")) }
+        let pooledURL = directory.appendingPathComponent("pooled.safetensors")
+        try pooled.save(to: pooledURL)
+        let pooledText = String(decoding: try Data(contentsOf: pooledURL), as: UTF8.self)
+        let geometry = "\\\"geometry\\\":\\\"[4, 4, 2, 2,"
+        #expect(pooledText.contains(geometry), "\(pooledText.prefix(600))")
+        let hostile = directory.appendingPathComponent("hostile-pool.safetensors")
+        try Data(pooledText.replacingOccurrences(of: geometry, with: "\\\"geometry\\\":\\\"[4, 4, 9, 2,").utf8).write(to: hostile)
+        #expect(throws: SerializationError.self) { _ = try GraphFunction(contentsOf: hostile) }
         // A plain safetensors file is not a graph.
         let plain = directory.appendingPathComponent("plain.safetensors")
         try save(["w": Tensor.ones([2])], to: plain)
