@@ -131,6 +131,11 @@ public struct CPUBackend: Backend {
             }
             return accumulate ? inputs[0].scatterAdd(dim: dim, index: inputs[1], source: inputs[2])
                 : inputs[0].scatter(dim: dim, index: inputs[1], source: inputs[2])
+        case .flip(let dims): return inputs[0].flip(dims: dims)
+        case .constantPad(let padding, let value): return inputs[0].constantPadded(everyDimension: padding, value: value)
+        case .cumulativeSum(let dim, let reverse): return reverse ? inputs[0].reverseCumsum(axis: dim) : inputs[0].cumsum(dim: dim)
+        case .argReduce(let max, let dim, let keepDim):
+            return max ? inputs[0].argmax(dim: dim, keepDim: keepDim) : inputs[0].argmin(dim: dim, keepDim: keepDim)
         case .maxPool2d(let g):
             return Functional.maxPool2d(inputs[0], kernelSize: [g.kernelHeight, g.kernelWidth], stride: [g.strideH, g.strideW],
                                         padding: [g.padH, g.padW], dilation: [g.dilationH, g.dilationW], ceilMode: g.ceilMode!)

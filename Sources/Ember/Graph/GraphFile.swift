@@ -174,7 +174,7 @@ extension Primitive {
     var arity: ClosedRange<Int> {
         switch self {
         case .unary, .reduce, .cast, .copy, .reshape, .permute, .expand, .slice, .sliceScatter, .softmax,
-             .maxPool2d, .averagePool2d: return 1...1
+             .maxPool2d, .averagePool2d, .flip, .constantPad, .cumulativeSum, .argReduce: return 1...1
         case .binary, .compare, .logical, .matmul, .conv2dInputGradient, .conv2dWeightGradient, .gather,
              .maxPool2dBackward: return 2...2
         case .select, .scatter: return 3...3
@@ -227,6 +227,16 @@ extension Primitive {
         case "maxPool2d", "maxPool2dBackward":
             guard let geometry = list("geometry").flatMap(PoolingGeometry.init(values:)) else { return nil }
             self = name == "maxPool2d" ? .maxPool2d(geometry) : .maxPool2dBackward(geometry)
+        case "flip": guard let dims = list("dims") else { return nil }; self = .flip(dims)
+        case "pad":
+            guard let padding = list("padding"), let value = double("value") else { return nil }
+            self = .constantPad(padding, value: value)
+        case "cumsum":
+            guard let dim = int("dim"), let reverse = bool("reverse") else { return nil }
+            self = .cumulativeSum(dim: dim, reverse: reverse)
+        case "argmax", "argmin":
+            guard let keepDim = bool("keepDim"), let text = attributes["dim"], text == "none" || Int(text) != nil else { return nil }
+            self = .argReduce(max: name == "argmax", dim: Int(text), keepDim: keepDim)
         case "averagePool2d":
             guard let geometry = list("geometry").flatMap(AveragePoolGeometry.init(values:)), let transpose = bool("transpose") else { return nil }
             self = .averagePool2d(geometry, transpose: transpose)

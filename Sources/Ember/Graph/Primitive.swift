@@ -65,6 +65,15 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
     /// `transpose` its adjoint [P, outH, outW] -> [P, H, W] (the gradient): one linear op.
     case averagePool2d(AveragePoolGeometry, transpose: Bool)
 
+    /// The elements in reverse order along each of the (sorted) dims.
+    case flip([Int])
+    /// Constant padding: (before, after) for every dimension in order (negative crops).
+    case constantPad([Int], value: Double)
+    /// The running sum along `dim` (from the end when `reverse`: cumsum's gradient).
+    case cumulativeSum(dim: Int, reverse: Bool)
+    /// The int64 index of the first maximum (or minimum) along `dim`, or of the flattened tensor.
+    case argReduce(max: Bool, dim: Int?, keepDim: Bool)
+
     /// An op traced by its eager call, as an extern kernel: it runs in compiled code but has no
     /// graph form of its own yet, so a graph holding one cannot be saved (pooling, scans,
     /// flips, pads, interpolation, argmax, …).
@@ -97,6 +106,10 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
         case .maxPool2d: return "maxPool2d"
         case .maxPool2dBackward: return "maxPool2dBackward"
         case .averagePool2d: return "averagePool2d"
+        case .flip: return "flip"
+        case .constantPad: return "pad"
+        case .cumulativeSum: return "cumsum"
+        case .argReduce(let max, _, _): return max ? "argmax" : "argmin"
         case .conv2d: return "conv2d"
         case .conv2dInputGradient: return "conv2dInputGradient"
         case .conv2dWeightGradient: return "conv2dWeightGradient"
@@ -125,6 +138,10 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
             return [("geometry", list(geometry.values))]
         case .maxPool2d(let geometry), .maxPool2dBackward(let geometry): return [("geometry", list(geometry.values))]
         case .averagePool2d(let geometry, let transpose): return [("geometry", list(geometry.values)), ("transpose", "\(transpose)")]
+        case .flip(let dims): return [("dims", list(dims))]
+        case .constantPad(let padding, let value): return [("padding", list(padding)), ("value", "\(value)")]
+        case .cumulativeSum(let dim, let reverse): return [("dim", "\(dim)"), ("reverse", "\(reverse)")]
+        case .argReduce(_, let dim, let keepDim): return [("dim", dim.map(String.init) ?? "none"), ("keepDim", "\(keepDim)")]
         }
     }
 

@@ -120,6 +120,27 @@ extension Primitive {
                 dtype = DType.promote(dtype, other.dtype)
             }
             return result(shape, dtype)
+        case .flip(let dims):
+            guard dims == dims.sorted(), Set(dims).count == dims.count, dims.allSatisfy({ $0 >= 0 && $0 < Swift.max(rank, 1) }) else { return nil }
+            return result(first.shape, first.dtype)
+        case .constantPad(let padding, _):
+            guard padding.count == 2 * rank else { return nil }
+            let shape = first.shape.indices.map { first.shape[$0] + padding[2 * $0] + padding[2 * $0 + 1] }
+            guard shape.allSatisfy({ $0 >= 0 }) else { return nil }
+            return result(shape, first.dtype)
+        case .cumulativeSum(let dim, _):
+            guard dim >= 0 && dim < Swift.max(rank, 1) else { return nil }
+            return result(first.shape, first.dtype.isFloatingPoint ? first.dtype : .int64)
+        case .argReduce(_, let dim, let keepDim):
+            guard first.dtype != .bool else { return nil }
+            guard let dim else {
+                guard first.shape.reduce(1, *) > 0 else { return nil }
+                return result(keepDim ? [Int](repeating: 1, count: rank) : [], .int64)
+            }
+            guard dim >= 0 && dim < Swift.max(rank, 1), rank == 0 || first.shape[dim] > 0 else { return nil }
+            var shape = first.shape
+            if rank > 0 { if keepDim { shape[dim] = 1 } else { shape.remove(at: dim) } }
+            return result(shape, .int64)
         case .maxPool2d(let g):
             guard rank == 3 || rank == 4, first.dtype.isFloatingPoint, g.ceilMode != nil,
                   first.shape[rank - 2] == g.inHeight, first.shape[rank - 1] == g.inWidth else { return nil }

@@ -129,11 +129,10 @@ extension Tensor {
     ///
     ///     x.maskedFill(x .< 0, 0)
     public func maskedFill(_ mask: Tensor, _ value: Double) -> Tensor {
-        Tracing.recordOpaque("maskedFill", "\(value)", [self, mask], replay: { $0[0].maskedFill($0[1], value) }) {
-            emberPrecondition(mask.dtype == .bool, "maskedFill: expected mask to be a bool tensor, but got dtype \(mask.dtype)")
-            _ = Broadcast.shape(shape, mask.shape, op: "maskedFill")
-            return Tensor.where(mask, Tensor.full([], value, dtype: dtype), self)
-        }
+        emberPrecondition(mask.dtype == .bool, "maskedFill: expected mask to be a bool tensor, but got dtype \(mask.dtype)")
+        _ = Broadcast.shape(shape, mask.shape, op: "maskedFill")
+        // A graph records the `where` (and the value as a constant).
+        return Tensor.where(mask, Tensor.full([], value, dtype: dtype), self)
     }
 
     /// The elements where `mask` (a bool tensor that broadcasts with `self`) is true, as a 1-D

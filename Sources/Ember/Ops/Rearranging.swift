@@ -7,15 +7,15 @@
 /// - roll copies two blocks per dimension; repeat copies a stride-0 (broadcast) view into
 ///   the output seen as [r0, s0, r1, s1, …].
 /// - tril/triu are `where` with a triangular mask; reflect/replicate padding is a chain of
-///   `indexSelect`s. Their gradients come from those ops.
+///   `indexSelect`s. Their gradients come from those ops, and a trace records those ops.
 extension Tensor {
     /// The elements in reverse order along each of `dims` (a copy, as in PyTorch).
     ///
     ///     Tensor([1, 2, 3] as [Float]).flip(dims: [0])   // [3, 2, 1]
     public func flip(dims: [Int]) -> Tensor {
-        Tracing.recordOpaque("flip", "dims: \(dims)", [self], replay: { $0[0].flip(dims: dims) }) {
-            let axes = dims.map { normalizedDim($0, op: "flip") }
-            emberPrecondition(Set(axes).count == axes.count, "flip: dim \(dims) appears multiple times in the list of dims")
+        let axes = dims.map { normalizedDim($0, op: "flip") }
+        emberPrecondition(Set(axes).count == axes.count, "flip: dim \(dims) appears multiple times in the list of dims")
+        return Tracing.record([self], { _ in .flip(axes.sorted()) }) {
             var strides = self.strides
             var offset = layout.offset
             for axis in axes where axis < rank && shape[axis] > 1 {
@@ -116,18 +116,17 @@ extension Tensor {
     public func triu(diagonal: Int = 0) -> Tensor { triangle(lower: false, diagonal: diagonal, op: "triu") }
 
     private func triangle(lower: Bool, diagonal: Int, op: String) -> Tensor {
-        Tracing.recordOpaque("\(op)", "diagonal: \(diagonal)", [self], replay: { lower ? $0[0].tril(diagonal: diagonal) : $0[0].triu(diagonal: diagonal) }) {
-            emberPrecondition(rank >= 2, "\(op): input tensor must have at least 2 dimensions, but got shape \(shape)")
-            let rows = shape[rank - 2], columns = shape[rank - 1]
-            var keep = [Bool](repeating: false, count: rows * columns)
-            for row in 0..<rows {
-                for column in 0..<columns {
-                    keep[row * columns + column] = lower ? column - row <= diagonal : column - row >= diagonal
-                }
+        // A graph records the mask as a constant and the `where`.
+        emberPrecondition(rank >= 2, "\(op): input tensor must have at least 2 dimensions, but got shape \(shape)")
+        let rows = shape[rank - 2], columns = shape[rank - 1]
+        var keep = [Bool](repeating: false, count: rows * columns)
+        for row in 0..<rows {
+            for column in 0..<columns {
+                keep[row * columns + column] = lower ? column - row <= diagonal : column - row >= diagonal
             }
-            let mask = Tensor(shape: [rows, columns], scalars: keep)
-            return Tensor.where(mask, self, Tensor.zeros([], dtype: dtype))
         }
+        let mask = Tensor(shape: [rows, columns], scalars: keep)
+        return Tensor.where(mask, self, Tensor.zeros([], dtype: dtype))
     }
 }
 
@@ -187,8 +186,17 @@ extension Tensor {
     /// constant padding of the gradient by the negated amounts (crop where we padded, zeros
     /// where we cropped).
     private func constantPadded(_ pairs: [(dim: Int, before: Int, after: Int)], value: Double) -> Tensor {
-        Tracing.recordOpaque("pad", "\(pairs.map { [$0.before, $0.after] }), value \(value)", [self],
-                             replay: { $0[0].constantPadded(pairs, value: value) }) { constantPaddedUntraced(pairs, value: value) }
+        Tracing.record([self], { _ in
+            var padding = [Int](repeating: 0, count: 2 * rank)
+            for (dim, before, after) in pairs { (padding[2 * dim], padding[2 * dim + 1]) = (before, after) }
+            return .constantPad(padding, value: value)
+        }) { constantPaddedUntraced(pairs, value: value) }
+    }
+
+    /// Constant padding by (before, after) pairs for every dimension in order, what
+    /// ``Primitive/constantPad(_:value:)`` runs.
+    func constantPadded(everyDimension padding: [Int], value: Double) -> Tensor {
+        constantPaddedUntraced((0..<rank).map { (dim: $0, before: padding[2 * $0], after: padding[2 * $0 + 1]) }, value: value)
     }
 
     private func constantPaddedUntraced(_ pairs: [(dim: Int, before: Int, after: Int)], value: Double) -> Tensor {

@@ -244,15 +244,17 @@ extension Tensor {
     ///
     ///     logits.argmax(dim: -1)
     public func argmax(dim: Int? = nil, keepDim: Bool = false) -> Tensor {
-        Tracing.recordOpaque("argmax", "dim: \(String(describing: dim)), keepDim: \(keepDim)", [self], replay: { $0[0].argmax(dim: dim, keepDim: keepDim) }) {
-            argReduced(isMax: true, axis: dim.map { normalizedDim($0, op: "argmax()") }, keepDim: keepDim, op: "argmax()")
+        let axis = dim.map { normalizedDim($0, op: "argmax()") }
+        return Tracing.record([self], { _ in .argReduce(max: true, dim: axis, keepDim: keepDim) }) {
+            argReduced(isMax: true, axis: axis, keepDim: keepDim, op: "argmax()")
         }
     }
 
     /// Index (int64) of the first minimum along `dim`, or of the flattened tensor when `dim` is nil.
     public func argmin(dim: Int? = nil, keepDim: Bool = false) -> Tensor {
-        Tracing.recordOpaque("argmin", "dim: \(String(describing: dim)), keepDim: \(keepDim)", [self], replay: { $0[0].argmin(dim: dim, keepDim: keepDim) }) {
-            argReduced(isMax: false, axis: dim.map { normalizedDim($0, op: "argmin()") }, keepDim: keepDim, op: "argmin()")
+        let axis = dim.map { normalizedDim($0, op: "argmin()") }
+        return Tracing.record([self], { _ in .argReduce(max: false, dim: axis, keepDim: keepDim) }) {
+            argReduced(isMax: false, axis: axis, keepDim: keepDim, op: "argmin()")
         }
     }
 }

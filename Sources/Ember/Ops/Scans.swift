@@ -8,18 +8,25 @@ extension Tensor {
     ///
     ///     Tensor([1, 2, 3] as [Float]).cumsum(dim: 0)   // [1, 3, 6]
     public func cumsum(dim: Int) -> Tensor {
-        Tracing.recordOpaque("cumsum", "dim: \(dim)", [self], replay: { $0[0].cumsum(dim: dim) }) {
-            let axis = normalizedDim(dim, op: "cumsum")
+        let axis = normalizedDim(dim, op: "cumsum")
+        return Tracing.record([self], { _ in .cumulativeSum(dim: axis, reverse: false) }) {
             let result = scanned(product: false, axis: axis)
             if GraphRecorder.shouldRecord(self) {
                 let rank = self.rank
                 GraphRecorder.record("cumsum", inputs: [self], outputs: [result]) { context in
                     // d/dx_i sum_k>=i g_k: a reversed running sum of the gradient.
                     guard rank > 0 else { return [context.gradOutput] }
-                    return [context.gradOutput.flippedView(axis).cumsum(dim: axis).flippedView(axis)]
+                    return [context.gradOutput.reverseCumsum(axis: axis)]
                 }
             }
             return result
+        }
+    }
+
+    /// The running sum from the end along `axis` (cumsum's gradient), as a contiguous tensor.
+    func reverseCumsum(axis: Int) -> Tensor {
+        Tracing.record([self], { _ in .cumulativeSum(dim: axis, reverse: true) }) {
+            flippedView(axis).cumsum(dim: axis).flippedView(axis).contiguous()
         }
     }
 
