@@ -134,6 +134,7 @@ public struct CPUBackend: Backend {
         case .flip(let dims): return inputs[0].flip(dims: dims)
         case .constantPad(let padding, let value): return inputs[0].constantPadded(everyDimension: padding, value: value)
         case .cumulativeSum(let dim, let reverse): return reverse ? inputs[0].reverseCumsum(axis: dim) : inputs[0].cumsum(dim: dim)
+        case .argsort(let dim, let descending): return inputs[0].argsort(dim: dim, descending: descending)
         case .argReduce(let max, let dim, let keepDim):
             return max ? inputs[0].argmax(dim: dim, keepDim: keepDim) : inputs[0].argmin(dim: dim, keepDim: keepDim)
         case .maxPool2d(let g):

@@ -73,6 +73,8 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
     case cumulativeSum(dim: Int, reverse: Bool)
     /// The int64 index of the first maximum (or minimum) along `dim`, or of the flattened tensor.
     case argReduce(max: Bool, dim: Int?, keepDim: Bool)
+    /// The stable sorting permutation along `dim` (int64; NaN sorts as the largest value).
+    case argsort(dim: Int, descending: Bool)
 
     /// An op traced by its eager call, as an extern kernel: it runs in compiled code but has no
     /// graph form of its own yet, so a graph holding one cannot be saved (pooling, scans,
@@ -110,6 +112,7 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
         case .constantPad: return "pad"
         case .cumulativeSum: return "cumsum"
         case .argReduce(let max, _, _): return max ? "argmax" : "argmin"
+        case .argsort: return "argsort"
         case .conv2d: return "conv2d"
         case .conv2dInputGradient: return "conv2dInputGradient"
         case .conv2dWeightGradient: return "conv2dWeightGradient"
@@ -142,6 +145,7 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
         case .constantPad(let padding, let value): return [("padding", list(padding)), ("value", "\(value)")]
         case .cumulativeSum(let dim, let reverse): return [("dim", "\(dim)"), ("reverse", "\(reverse)")]
         case .argReduce(_, let dim, let keepDim): return [("dim", dim.map(String.init) ?? "none"), ("keepDim", "\(keepDim)")]
+        case .argsort(let dim, let descending): return [("dim", "\(dim)"), ("descending", "\(descending)")]
         }
     }
 

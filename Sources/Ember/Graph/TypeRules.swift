@@ -141,6 +141,9 @@ extension Primitive {
             var shape = first.shape
             if rank > 0 { if keepDim { shape[dim] = 1 } else { shape.remove(at: dim) } }
             return result(shape, .int64)
+        case .argsort(let dim, _):
+            guard dim >= 0 && dim < Swift.max(rank, 1) else { return nil }
+            return result(first.shape, .int64)
         case .maxPool2d(let g):
             guard rank == 3 || rank == 4, first.dtype.isFloatingPoint, g.ceilMode != nil,
                   first.shape[rank - 2] == g.inHeight, first.shape[rank - 1] == g.inWidth else { return nil }

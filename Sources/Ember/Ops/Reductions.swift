@@ -222,8 +222,13 @@ extension Tensor {
         let axis = normalizedDim(dim, op: op)
         let axes = reductionDims([dim], op: op)
         checkNonEmpty(axes, op: op, allElements: false)
-        let indices = argReduced(isMax: isMax, axis: axis, keepDim: keepDim, op: op)
-        let values = reduced(isMax ? .max : .min, axes: axes, keepDim: keepDim)
+        // Traced as two nodes, the index and the value, each one primitive.
+        let indices = Tracing.record([self], { _ in .argReduce(max: isMax, dim: axis, keepDim: keepDim) }) {
+            argReduced(isMax: isMax, axis: axis, keepDim: keepDim, op: op)
+        }
+        let values = Tracing.record([self], { _ in .reduce(isMax ? "amax" : "amin", axes: axes, keepDim: keepDim) }) {
+            reduced(isMax ? .max : .min, axes: axes, keepDim: keepDim)
+        }
         if GraphRecorder.shouldRecord(self) {
             let inputShape = shape, rank = self.rank
             GraphRecorder.record(op, inputs: [self], outputs: [values]) { context in

@@ -20,9 +20,7 @@ extension Tensor {
     ///
     ///     Tensor([3, 1, 2] as [Float]).argsort()   // [1, 2, 0]
     public func argsort(dim: Int = -1, descending: Bool = false) -> Tensor {
-        Tracing.recordOpaque("argsort", "dim: \(dim), descending: \(descending)", [self], replay: { $0[0].argsort(dim: dim, descending: descending) }) {
-            sortIndices(axis: normalizedDim(dim, op: "argsort"), descending: descending)
-        }
+        sortIndices(axis: normalizedDim(dim, op: "argsort"), descending: descending)
     }
 
     /// The `k` largest (or smallest) elements along `dim` and their positions. Results are
@@ -39,8 +37,16 @@ extension Tensor {
         return (gather(dim: axis, index: indices, op: "topk"), indices)
     }
 
-    /// Stable sorting permutation along `axis`, as a contiguous int64 tensor of `self`'s shape.
+    /// Stable sorting permutation along `axis`, as a contiguous int64 tensor of `self`'s shape:
+    /// ``Primitive/argsort(dim:descending:)`` in a graph, so that sort and topk trace as it
+    /// and a gather.
     private func sortIndices(axis: Int, descending: Bool) -> Tensor {
+        Tracing.record([self], { _ in .argsort(dim: axis, descending: descending) }) {
+            sortIndicesUntraced(axis: axis, descending: descending)
+        }
+    }
+
+    private func sortIndicesUntraced(axis: Int, descending: Bool) -> Tensor {
         if rank == 0 { return Tensor(shape: [], scalars: [Int64(0)]) }
         let keyType: DType
         switch dtype {

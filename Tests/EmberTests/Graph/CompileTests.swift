@@ -114,9 +114,16 @@ struct CompileOperationTests {
         ("scatter", 1, { $0[0].scatter(dim: 1, index: Tensor([[0], [3], [1]] as [[Int]]), source: $0[0].exp()) }),
         ("scatterAdd", 1, { $0[0].scatterAdd(dim: 0, index: Tensor([[0, 1, 2, 0]] as [[Int]]), source: $0[0].sin()) }),
         ("indexSelect", 1, { $0[0].indexSelect(dim: 1, index: Tensor([3, 0] as [Int])).exp() }),
-        // Traced as extern calls (Primitive.opaque): run compiled, not yet saveable.
+        // Two results: each traced as its own node (an arg-reduction or argsort, and a
+        // reduction or gather); the gradient flows through the values.
+        ("max", 1, { $0[0].max(dim: 1, keepDim: true).values * 2 + $0[0].max(dim: 0, keepDim: true).indices.to(.float64) }),
+        ("min", 1, { $0[0].min(dim: 0).values.exp() }),
+        ("sort", 1, { $0[0].sort(dim: -1, descending: true).values * 2 }),
+        ("topk", 1, { $0[0].topk(2, dim: 0).values.sin().sum() + $0[0].topk(1).indices.to(.float64) }),
+        ("oneHot", 1, { $0[0].argmax(dim: 1).oneHot(numClasses: 5).to(.float64) * $0[0].sum() }),
         ("cumsum", 1, { $0[0].cumsum(dim: 1) }), ("cumprod", 1, { $0[0].cumprod(dim: 0) }),
         ("flip", 1, { $0[0].flip(dims: [1]) * 2 }), ("roll", 1, { $0[0].roll(shifts: [1], dims: [0]) + 1 }),
+        // Traced as extern calls (Primitive.opaque): run compiled, not yet saveable.
         ("repeat", 1, { $0[0].repeated([2, 1]).exp() }), ("tril", 1, { $0[0].tril() }), ("triu", 1, { $0[0].triu(diagonal: 1) }),
         ("pad", 1, { $0[0].pad([1, 2]) * 3 }), ("maskedFill", 1, { $0[0].maskedFill($0[0] .> 1, 0.5) }),
         ("argmax", 1, { $0[0].argmax(dim: 1) }), ("argmin", 1, { $0[0].argmin(dim: 0, keepDim: true) }),
@@ -159,8 +166,8 @@ struct CompileOperationTests {
     /// Every catalogue entry has a graph form (tested above) or is on this list, whose ops
     /// make compile fall back to eager with a message naming the reason.
     static let notYetTraceable: Set<String> = [
-        // Two results (values and indices), or a result whose shape depends on the values.
-        "max", "min", "sort", "topk", "maskedSelect", "index", "oneHot",
+        // A result whose shape depends on the values.
+        "maskedSelect", "index",
     ]
 
     @Test func catalogueCoverage() {
@@ -175,9 +182,9 @@ struct CompileOperationTests {
     @Test func untraceableOpsFallBackToEager() {
         let x = positive([2, 3, 4, 4], dtype: .float32, seed: 7)
         let cases: [(String, (Tensor) -> Tensor)] = [
-            ("sort", { $0.sort(dim: -1).values * 2 }), ("topk", { $0.topk(2).values + 1 }),
             ("maskedSelect", { $0.maskedSelect($0 .> 1) * 2 }),
-            ("max(dim:)", { $0.max(dim: 1).values * 2 }),
+            ("index", { $0[$0 .> 1] * 2 }),
+            ("oneHot without numClasses", { $0.argmax(dim: 1).oneHot().to(.float32) }),
         ]
         for (name, body) in cases {
             let f = compile(body)
