@@ -135,6 +135,9 @@ public struct CPUBackend: Backend {
         case .constantPad(let padding, let value): return inputs[0].constantPadded(everyDimension: padding, value: value)
         case .cumulativeSum(let dim, let reverse): return reverse ? inputs[0].reverseCumsum(axis: dim) : inputs[0].cumsum(dim: dim)
         case .argsort(let dim, let descending): return inputs[0].argsort(dim: dim, descending: descending)
+        case .cumulativeProduct(let dim): return inputs[0].cumprod(dim: dim)
+        case .roll(let shift, let dim): return inputs[0].rolled(by: shift, along: dim)
+        case .repeat(let repeats): return inputs[0].repeated(repeats)
         case .argReduce(let max, let dim, let keepDim):
             return max ? inputs[0].argmax(dim: dim, keepDim: keepDim) : inputs[0].argmin(dim: dim, keepDim: keepDim)
         case .maxPool2d(let g):

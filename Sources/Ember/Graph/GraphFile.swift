@@ -174,7 +174,8 @@ extension Primitive {
     var arity: ClosedRange<Int> {
         switch self {
         case .unary, .reduce, .cast, .copy, .reshape, .permute, .expand, .slice, .sliceScatter, .softmax,
-             .maxPool2d, .averagePool2d, .flip, .constantPad, .cumulativeSum, .argReduce, .argsort: return 1...1
+             .maxPool2d, .averagePool2d, .flip, .constantPad, .cumulativeSum, .argReduce, .argsort,
+             .cumulativeProduct, .roll, .repeat: return 1...1
         case .binary, .compare, .logical, .matmul, .conv2dInputGradient, .conv2dWeightGradient, .gather,
              .maxPool2dBackward: return 2...2
         case .select, .scatter: return 3...3
@@ -237,6 +238,9 @@ extension Primitive {
         case "argmax", "argmin":
             guard let keepDim = bool("keepDim"), let text = attributes["dim"], text == "none" || Int(text) != nil else { return nil }
             self = .argReduce(max: name == "argmax", dim: Int(text), keepDim: keepDim)
+        case "cumprod": guard let dim = int("dim") else { return nil }; self = .cumulativeProduct(dim: dim)
+        case "roll": guard let shift = int("shift"), let dim = int("dim") else { return nil }; self = .roll(shift: shift, dim: dim)
+        case "repeat": guard let repeats = list("repeats") else { return nil }; self = .repeat(repeats)
         case "argsort":
             guard let dim = int("dim"), let descending = bool("descending") else { return nil }
             self = .argsort(dim: dim, descending: descending)

@@ -75,6 +75,12 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
     case argReduce(max: Bool, dim: Int?, keepDim: Bool)
     /// The stable sorting permutation along `dim` (int64; NaN sorts as the largest value).
     case argsort(dim: Int, descending: Bool)
+    /// The running product along `dim`.
+    case cumulativeProduct(dim: Int)
+    /// The elements rotated by `shift` along `dim`.
+    case roll(shift: Int, dim: Int)
+    /// The tensor tiled `repeats[i]` times along each dimension (extra leading repeats add dimensions).
+    case `repeat`([Int])
 
     /// An op traced by its eager call, as an extern kernel: it runs in compiled code but has no
     /// graph form of its own yet, so a graph holding one cannot be saved (pooling, scans,
@@ -113,6 +119,9 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
         case .cumulativeSum: return "cumsum"
         case .argReduce(let max, _, _): return max ? "argmax" : "argmin"
         case .argsort: return "argsort"
+        case .cumulativeProduct: return "cumprod"
+        case .roll: return "roll"
+        case .repeat: return "repeat"
         case .conv2d: return "conv2d"
         case .conv2dInputGradient: return "conv2dInputGradient"
         case .conv2dWeightGradient: return "conv2dWeightGradient"
@@ -146,6 +155,9 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
         case .cumulativeSum(let dim, let reverse): return [("dim", "\(dim)"), ("reverse", "\(reverse)")]
         case .argReduce(_, let dim, let keepDim): return [("dim", dim.map(String.init) ?? "none"), ("keepDim", "\(keepDim)")]
         case .argsort(let dim, let descending): return [("dim", "\(dim)"), ("descending", "\(descending)")]
+        case .cumulativeProduct(let dim): return [("dim", "\(dim)")]
+        case .roll(let shift, let dim): return [("shift", "\(shift)"), ("dim", "\(dim)")]
+        case .repeat(let repeats): return [("repeats", list(repeats))]
         }
     }
 

@@ -141,6 +141,18 @@ extension Primitive {
             var shape = first.shape
             if rank > 0 { if keepDim { shape[dim] = 1 } else { shape.remove(at: dim) } }
             return result(shape, .int64)
+        case .cumulativeProduct(let dim):
+            guard dim >= 0 && dim < Swift.max(rank, 1) else { return nil }
+            return result(first.shape, first.dtype.isFloatingPoint ? first.dtype : .int64)
+        case .roll(_, let dim):
+            guard rank > 0, dim >= 0 && dim < rank else { return nil }
+            return result(first.shape, first.dtype)
+        case .repeat(let repeats):
+            guard repeats.count >= rank, repeats.allSatisfy({ $0 >= 0 }) else { return nil }
+            let padded = [Int](repeating: 1, count: repeats.count - rank) + first.shape
+            let shape = zip(repeats, padded).map { $0.multipliedReportingOverflow(by: $1) }
+            guard shape.allSatisfy({ !$0.overflow && $0.partialValue < 1 << 40 }) else { return nil }
+            return result(shape.map(\.partialValue), first.dtype)
         case .argsort(let dim, _):
             guard dim >= 0 && dim < Swift.max(rank, 1) else { return nil }
             return result(first.shape, .int64)

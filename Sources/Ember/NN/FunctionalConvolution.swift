@@ -45,10 +45,12 @@ extension Functional {
     ///     F.maxPool1d(x, kernelSize: 3, stride: 2, padding: 1)
     public static func maxPool1d(_ input: Tensor, kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0,
                                  dilation: SpatialSize = 1, ceilMode: Bool = false) -> Tensor {
-        Tracing.recordOpaque("maxPool1d", "kernel \(kernelSize.values)", [input], replay: { maxPool1d($0[0], kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode) }) {
-            Tensor.maxPool(input, spatial: 1, kernel: kernelSize, stride: stride, padding: padding, dilation: dilation,
-                           ceilMode: ceilMode, op: "max_pool1d").values
-        }
+        // Checked as 1-D pooling (its messages), run as 2-D pooling of one-row planes, which a
+        // trace records as ``Primitive/maxPool2d(_:)``.
+        let plan = Tensor.planPooling(input, spatial: 1, kernel: kernelSize, stride: stride, padding: padding,
+                                      dilation: dilation, ceilMode: ceilMode, isMax: true, op: "max_pool1d")
+        return maxPool2d(input.unsqueezed(-2), kernelSize: [1, plan.kernel[0]], stride: [1, plan.stride[0]],
+                         padding: [0, plan.padding[0]], dilation: [1, plan.dilation[0]], ceilMode: ceilMode).squeezed(-2)
     }
 
     /// `maxPool1d` that also returns the index of each maximum within its row (PyTorch's

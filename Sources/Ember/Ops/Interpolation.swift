@@ -21,7 +21,8 @@ extension Tensor {
     /// user's scale factors (nil when a size was given), which PyTorch uses as given.
     static func interpolate(_ input: Tensor, size: [Int]?, scaleFactor: [Double]?, mode: InterpolationMode,
                             alignCorners: Bool?, op: String = "interpolate") -> Tensor {
-        Tracing.recordOpaque("interpolate", "\(mode)", [input], replay: { interpolate($0[0], size: size, scaleFactor: scaleFactor, mode: mode, alignCorners: alignCorners) }) {
+        // Written in gathers and pointwise ops, which a trace records (the indices and weights as constants).
+        do {
             emberPrecondition(input.rank >= 3 && input.rank <= 4,
                               "\(op): Input Error: Only 3D and 4D input Tensors supported (got \(input.rank)D) for the modes: nearest | linear | bilinear (got \(mode))")
             emberPrecondition(input.dtype.isFloatingPoint, "\(op): \"upsample\" not implemented for '\(input.dtype)'")

@@ -39,7 +39,8 @@ extension Tensor {
     ///     Tensor.arange(5).roll(shifts: [2])            // [3, 4, 0, 1, 2]
     ///     x.roll(shifts: [1, -1], dims: [0, 1])
     public func roll(shifts: [Int], dims: [Int] = []) -> Tensor {
-        Tracing.recordOpaque("roll", "shifts: \(shifts), dims: \(dims)", [self], replay: { $0[0].roll(shifts: shifts, dims: dims) }) {
+        // A trace records one ``Primitive/roll(shift:dim:)`` per dimension.
+        do {
             if dims.isEmpty {
                 emberPrecondition(shifts.count == 1, "roll: without dims, expected exactly one shift, but got shifts \(shifts)")
                 return flattened().rolled(by: shifts[0], along: 0).reshaped(shape)
@@ -56,7 +57,11 @@ extension Tensor {
     }
 
     /// Roll along one dimension: two block copies.
-    private func rolled(by shift: Int, along axis: Int) -> Tensor {
+    func rolled(by shift: Int, along axis: Int) -> Tensor {
+        Tracing.record([self], { _ in .roll(shift: shift, dim: axis) }) { rolledUntraced(by: shift, along: axis) }
+    }
+
+    private func rolledUntraced(by shift: Int, along axis: Int) -> Tensor {
         let length = shape[axis]
         guard length > 0 else { return contiguousCopy() }
         let s = ((shift % length) + length) % length
@@ -78,7 +83,7 @@ extension Tensor {
     ///
     ///     Tensor([1, 2] as [Float]).repeated([2, 3])   // shape [2, 6]
     public func repeated(_ repeats: [Int]) -> Tensor {
-        Tracing.recordOpaque("repeat", "\(repeats)", [self], replay: { $0[0].repeated(repeats) }) {
+        Tracing.record([self], { _ in .repeat(repeats) }) {
             emberPrecondition(repeats.count >= rank,
                          "repeat: number of dimensions of repeat dims (\(repeats.count)) can not be smaller than number of dimensions of tensor (\(rank)); got repeats \(repeats) for shape \(shape)")
             emberPrecondition(repeats.allSatisfy { $0 >= 0 }, "repeat: repeats must be non-negative, but got \(repeats)")

@@ -36,8 +36,8 @@ extension Tensor {
     ///
     ///     Tensor([1, 2, 3] as [Float]).cumprod(dim: 0)  // [1, 2, 6]
     public func cumprod(dim: Int) -> Tensor {
-        Tracing.recordOpaque("cumprod", "dim: \(dim)", [self], replay: { $0[0].cumprod(dim: dim) }) {
-            let axis = normalizedDim(dim, op: "cumprod")
+        let axis = normalizedDim(dim, op: "cumprod")
+        return Tracing.record([self], { _ in .cumulativeProduct(dim: axis) }) {
             let result = scanned(product: true, axis: axis)
             if GraphRecorder.shouldRecord(self) {
                 let x = self, rank = self.rank

@@ -123,7 +123,6 @@ struct CompileOperationTests {
         ("oneHot", 1, { $0[0].argmax(dim: 1).oneHot(numClasses: 5).to(.float64) * $0[0].sum() }),
         ("cumsum", 1, { $0[0].cumsum(dim: 1) }), ("cumprod", 1, { $0[0].cumprod(dim: 0) }),
         ("flip", 1, { $0[0].flip(dims: [1]) * 2 }), ("roll", 1, { $0[0].roll(shifts: [1], dims: [0]) + 1 }),
-        // Traced as extern calls (Primitive.opaque): run compiled, not yet saveable.
         ("repeat", 1, { $0[0].repeated([2, 1]).exp() }), ("tril", 1, { $0[0].tril() }), ("triu", 1, { $0[0].triu(diagonal: 1) }),
         ("pad", 1, { $0[0].pad([1, 2]) * 3 }), ("maskedFill", 1, { $0[0].maskedFill($0[0] .> 1, 0.5) }),
         ("argmax", 1, { $0[0].argmax(dim: 1) }), ("argmin", 1, { $0[0].argmin(dim: 0, keepDim: true) }),
@@ -151,8 +150,8 @@ struct CompileOperationTests {
     /// Ops traced forward whose backward rules use kernels without a graph form: training
     /// through them runs eagerly.
     static let eagerBackward: Set<String> = [
-        "cumprod", "roll", "maxPool1d",
-        "interpolate",
+        // Its gradient checks for zeros in the input on the host (a value read).
+        "cumprod",
     ]
 
     @Test func methods() {
