@@ -100,8 +100,13 @@ public struct CPUBackend: Backend {
                 MatrixProductKernel.run(inputs[0], inputs[1], into: output, batchShape: Array(inputs[0].shape.dropLast(2)))
                 return output
             }
+            if let output, let batchShape = CPUBackend.batchedProduct(inputs[0], inputs[1], output) {
+                MatrixProductKernel.run(inputs[0], inputs[1], into: output, batchShape: batchShape)
+                return output
+            }
             return Tensor.matrixProduct(inputs[0], inputs[1], op: "matmul")
         case .softmax(let dim, let log):
+            if let output, inputs[0].softmax(log: log, axis: dim, into: output) { return output }
             return log ? inputs[0].logSoftmax(dim: dim) : inputs[0].softmax(dim: dim)
         case .layerNorm(let rank, let eps, let hasWeight, let hasBias):
             let x = inputs[0]
@@ -169,6 +174,16 @@ public struct CPUBackend: Backend {
         let result = output ?? Tensor(uninitializedShape: Array(a.shape.dropLast()) + [b.shape[1]], dtype: b.dtype)
         MatrixProductKernel.run(a, b, into: result, batchShape: Array(a.shape.dropLast(2)), packedPanels: CPUBackend.panels(of: b, in: state))
         return result
+    }
+
+    /// The batch shape of a float product of two batched operands whose result `output` can
+    /// hold (contiguous, its shape and dtype), or nil.
+    static func batchedProduct(_ a: Tensor, _ b: Tensor, _ output: Tensor) -> [Int]? {
+        guard a.rank >= 2, b.rank >= 2, a.dtype == b.dtype, a.dtype == output.dtype, a.dtype == .float32 || a.dtype == .float64,
+              output.isContiguous, a.shape[a.rank - 1] == b.shape[b.rank - 2],
+              let batch = Primitive.broadcast(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2))),
+              output.shape == batch + [a.shape[a.rank - 2], b.shape[b.rank - 1]] else { return nil }
+        return batch
     }
 
     /// `a` [..., n, k] times a matrix `b` [k, m] of the same float dtype: a linear layer, which

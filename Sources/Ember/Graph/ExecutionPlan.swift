@@ -487,8 +487,11 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         guard dtype == .float32 || dtype == .float64 else { return false }
         switch node.primitive {
         case .matmul:
-            return graph.values[node.inputs[0]].shape.count >= 2 && graph.values[node.inputs[1]].shape.count == 2
+            return graph.values[node.inputs[0]].shape.count >= 2 && graph.values[node.inputs[1]].shape.count >= 2
                 && node.inputs.allSatisfy { graph.values[$0].dtype == dtype }
+        case .softmax(let dim, _):
+            // The kernel writes the input's memory order: the last dim of a contiguous input.
+            return dim == graph.values[node.output].shape.count - 1 && graph.values[node.inputs[0]].dtype == dtype
         case .layerNorm: return node.inputs.allSatisfy { graph.values[$0].dtype == dtype }
         case .reduce(let name, _, _):
             guard case .kernel = CPUBackend.reduction(name).accumulation else { return false }

@@ -46,4 +46,18 @@ extension Tensor {
             return result
         }
     }
+
+    /// Softmax (or log-softmax) along `axis` written into `output` (contiguous, of this shape
+    /// and float dtype) when the kernel can write the tensor's own memory order; false, with
+    /// nothing written, otherwise. What a compiled plan's planned buffer uses.
+    func softmax(log: Bool, axis: Int, into output: Tensor) -> Bool {
+        guard dtype == .float32 || dtype == .float64, output.dtype == dtype, output.shape == shape, output.isContiguous else { return false }
+        let layout = ReductionLayout(self, axes: rank == 0 ? [] : [axis])
+        guard layout.order == Array(0..<rank) else { return false }
+        if output.count > 0 {
+            ReductionKernel.softmax(log: log, dtype, UnsafeRawPointer(layout.source.baseAddress), outer: layout.outer,
+                                    n: layout.n, inner: layout.inner, output.baseAddress)
+        }
+        return true
+    }
 }
