@@ -81,6 +81,9 @@ extension Workload {
                 call()
                 call()
                 reportAllocations(name + "_compiled", failure: f.lastFailure, call)
+                // The same call writing into a result tensor kept by the caller (`into:`).
+                let result = withNoGrad { f(inputs)[0] }
+                reportAllocations(name + "_compiled into:", failure: f.lastFailure) { withNoGrad { f(inputs, into: [result]) } }
                 return call
             },
         ]

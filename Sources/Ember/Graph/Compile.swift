@@ -142,6 +142,31 @@ public final class CompiledFunction: @unchecked Sendable {
         }
     }
 
+    /// Calls the function writing its results into `results`, tensors of the results' shapes
+    /// and dtypes (PyTorch's `out=`), with no autograd history. After warm-up, a call whose
+    /// results come from fused groups, matrix products, layer norms, softmax or reductions
+    /// allocates no tensor memory at all; other results are computed and copied in.
+    ///
+    ///     let logits = Tensor.zeros([64, 10])
+    ///     withNoGrad { fast([batch], into: [logits]) }
+    public func callAsFunction(_ inputs: [Tensor], into results: [Tensor]) {
+        if !(Tracing.isActive && Tracing.recordingContext != nil), !isGradEnabled,
+           case .compiled(let entry)? = withLock({ entries[Signature(inputs: inputs, extra: guardKey?() ?? [])] }),
+           entry.guardsHold() {
+            entry.run(inputs, into: results)
+            return
+        }
+        let values = callAsFunction(inputs)
+        emberPrecondition(values.count == results.count, "compiled function: returns \(values.count) tensors, got \(results.count) to write into")
+        withoutGrad {
+            for (result, value) in zip(results, values) {
+                emberPrecondition(result.shape == value.shape && result.dtype == value.dtype,
+                                  "compiled function: a result tensor must be \(value.dtype)\(value.shape), got \(result.dtype)\(result.shape)")
+                CopyKernel.copy(from: value, into: result)
+            }
+        }
+    }
+
     /// Calls a function of one tensor.
     public func callAsFunction(_ x: Tensor) -> Tensor { single(callAsFunction([x])) }
     /// Calls a function of two tensors.

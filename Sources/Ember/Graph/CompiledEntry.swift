@@ -43,6 +43,20 @@ final class CompiledEntry: @unchecked Sendable {
         return effects.guardsHold()
     }
 
+    /// Runs the forward plan writing the function's results into `results` (no autograd).
+    func run(_ inputs: [Tensor], into results: [Tensor]) {
+        emberPrecondition(backward == nil || !isGradEnabled, "compiled function: call(_:into:) records no gradient; call it under withNoGrad or on inputs that need none")
+        emberPrecondition(results.count == outputCount, "compiled function: returns \(outputCount) tensors, got \(results.count) to write into")
+        if forward.graph.outputs.count == outputCount && effects.writes.isEmpty && effects.gradients.isEmpty {
+            _ = forward.run(inputs, into: results)
+            return
+        }
+        // Outputs after the function's own (saved values, written-back state) stay the plan's.
+        let all = forward.run(inputs)
+        effects.apply(all, inputs: inputs)
+        withoutGrad { for (result, value) in zip(results, all) { CopyKernel.copy(from: value, into: result) } }
+    }
+
     func run(_ inputs: [Tensor]) -> [Tensor] {
         let results = forward.run(inputs)
         effects.apply(results, inputs: inputs)

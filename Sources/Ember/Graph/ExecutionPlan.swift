@@ -39,6 +39,8 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
 
     /// Outputs computed straight into the tensor a write of the function targets (see `directWrites`).
     let directOutputs: [Int: Tensor]
+    /// Storage of the captured tensors and constants, which a caller's result tensor must not share.
+    private let sourceStorages: Set<ObjectIdentifier>
 
     /// A plan for `graph`; `writes` lists outputs (by position) that the caller copies into
     /// tensors afterwards, which the plan may compute into those tensors directly.
@@ -58,6 +60,12 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         arenaBytes = bytes
         releases = ExecutionPlan.releasePoints(graph, units: units)
         directOutputs = planMemory ? ExecutionPlan.directWrites(graph, units: units, writes: writes) : [:]
+        sourceStorages = Set(graph.values.compactMap { value -> ObjectIdentifier? in
+            switch value.source {
+            case .captured(let tensor), .constant(let tensor): return ObjectIdentifier(tensor.storage)
+            default: return nil
+            }
+        })
         var converted: [ConvertedConstant: Tensor] = [:]
         for unit in units {
             let program: FusedProgram, inputs: [Int]
@@ -131,10 +139,15 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         }
     }
 
-    func run(_ inputs: [Tensor]) -> [Tensor] {
+    /// Runs the plan. With `results`, tensors of the outputs' shapes and dtypes, the outputs
+    /// are written there (straight from the unit that computes each, where it can) and returned.
+    func run(_ inputs: [Tensor], into results: [Tensor]? = nil) -> [Tensor] {
         let exclusive = ember_atomic_add(&busy, 1) == 1
         defer { _ = ember_atomic_add(&busy, -1) }
-        let planned = exclusive ? arenaTensors() : [:]
+        let arenaBuffers = exclusive ? arenaTensors() : [:]
+        var planned = arenaBuffers
+        for (value, tensor) in directOutputs { planned[value] = tensor }
+        if let results { for (value, tensor) in destinations(results, inputs) { planned[value] = tensor } }
         var slots = [Tensor?](repeating: nil, count: graph.values.count)
         bindSources(&slots, inputs)
         withoutGrad {
@@ -150,7 +163,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                     }
                 case .fused(let program, let inputValues, let outputValues, _):
                     let outputs = outputValues.map { value in
-                        directOutputs[value] ?? planned[value] ?? Tensor(uninitializedShape: graph.values[value].shape, dtype: graph.values[value].dtype)
+                        planned[value] ?? Tensor(uninitializedShape: graph.values[value].shape, dtype: graph.values[value].dtype)
                     }
                     backend.runFused(program, inputs: operands(inputValues, program, slots), outputs: outputs)
                     for (value, tensor) in zip(outputValues, outputs) { slots[value] = tensor }
@@ -178,6 +191,12 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                 for value in releases[position] { slots[value] = nil }
             }
         }
+        if let results {
+            for (value, result) in zip(graph.outputs, results) where slots[value]! !== result {
+                CopyKernel.copy(from: slots[value]!, into: result)
+            }
+            return results
+        }
         let arenaStorage = exclusive ? arena?.storage : nil
         return graph.outputs.map { value in
             let tensor = slots[value]!
@@ -185,6 +204,25 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             if let arenaStorage, tensor.storage === arenaStorage { return withoutGrad { tensor.clone() } }
             return tensor
         }
+    }
+
+    /// The output values that units may compute straight into the caller's `results`: each
+    /// returned once, into a contiguous tensor whose memory no input, captured tensor or other
+    /// result shares (the rest are copied in at the end).
+    private func destinations(_ results: [Tensor], _ inputs: [Tensor]) -> [Int: Tensor] {
+        emberPrecondition(results.count == graph.outputs.count, "compiled function: expected \(graph.outputs.count) result tensors, got \(results.count)")
+        var destinations: [Int: Tensor] = [:]
+        var uses: [Int: Int] = [:]
+        for value in graph.outputs { uses[value, default: 0] += 1 }
+        for (value, result) in zip(graph.outputs, results) {
+            let info = graph.values[value]
+            emberPrecondition(result.shape == info.shape && result.dtype == info.dtype,
+                              "compiled function: a result tensor must be \(info.dtype)\(info.shape), got \(result.dtype)\(result.shape)")
+            let shared = inputs.contains { $0.storage === result.storage } || sourceStorages.contains(ObjectIdentifier(result.storage))
+                || results.contains { $0 !== result && $0.storage === result.storage }
+            if uses[value] == 1, info.isNode, result.isContiguous, !shared { destinations[value] = result }
+        }
+        return destinations
     }
 
     /// Runs node by node through the eager ops, recording autograd history as the current grad

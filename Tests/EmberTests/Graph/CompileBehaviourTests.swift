@@ -189,6 +189,17 @@ struct CompileBehaviourTests {
             let allocations = TensorStorage.countingAllocations { _ = f(x, r) }.allocations
             // Only the returned tensor is allocated; intermediates live in the arena.
             #expect(allocations == 1, "\(f.executionPlan!)\n\(f.graph!)\n\(String(describing: f.lastFailure)) traces \(f.traceCount)")
+            // Into a tensor of the caller's, nothing at all.
+            let result = Tensor.zeros([16, 8])
+            let intoAllocations = TensorStorage.countingAllocations { f([x, r], into: [result]) }.allocations
+            #expect(intoAllocations == 0, "\(f.executionPlan!)")
+            #expect(result.scalars(as: Float.self) == f(x, r).scalars(as: Float.self))
+            // A result tensor that is also an argument is written only at the end.
+            let g = compile { (x: Tensor) -> Tensor in (x * 2).exp() }
+            let y = Tensor.full([4], 0.5)
+            _ = g(y)
+            g([y], into: [y])
+            expectClose(y, Tensor.full([4], Float(M_E)))
         }
     }
 
