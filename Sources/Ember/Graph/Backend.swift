@@ -302,10 +302,10 @@ enum LayerNormKernel {
 
     /// nil when the operands do not suit the kernel (the caller runs the composition).
     static func run(_ x: Tensor, normalizedRank: Int, weight: Tensor?, bias: Tensor?, eps: Double, into planned: Tensor?) -> Tensor? {
-        let dtype = x.dtype
+        let dtype = x.dtype, normalizedShape = Array(x.shape.suffix(normalizedRank))
         guard dtype == .float32 || dtype == .float64, x.isContiguous,
-              weight.map({ $0.dtype == dtype && $0.isContiguous }) ?? true,
-              bias.map({ $0.dtype == dtype && $0.isContiguous }) ?? true else { return nil }
+              weight.map({ $0.dtype == dtype && $0.isContiguous && $0.shape == normalizedShape }) ?? true,
+              bias.map({ $0.dtype == dtype && $0.isContiguous && $0.shape == normalizedShape }) ?? true else { return nil }
         let n = x.shape.suffix(normalizedRank).reduce(1, *)
         guard n > 0 else { return nil }
         let rows = x.count / n

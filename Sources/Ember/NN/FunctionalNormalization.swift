@@ -13,15 +13,20 @@ extension Functional {
         emberPrecondition(k >= 1 && input.rank >= k && Array(input.shape.suffix(k)) == normalizedShape,
                           "layerNorm: expected input with shape [*, \(normalizedShape.map(String.init).joined(separator: ", "))], but got input of size \(input.shape)")
         // Traced for inference as one primitive with its own kernel; with gradients to record,
-        // as the ops below (whose rules give the backward graph).
+        // as the ops of the composition (whose rules give the backward graph).
         let operands = [input] + [weight, bias].compactMap { $0 }
-        if Tracing.isActive && Tracing.recordingContext != nil && !GraphRecorder.shouldRecord(operands) {
-            let primitive = Primitive.layerNorm(normalizedRank: k, eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
-            return Tracing.record(operands, { _ in primitive }) {
-                layerNormComposition(input, rank: k, weight: weight, bias: bias, eps: eps)
-            }
+        guard !GraphRecorder.shouldRecord(operands) else { return layerNormComposition(input, rank: k, weight: weight, bias: bias, eps: eps) }
+        // With nothing to record, the fused kernel (one pass over each row in cache), eagerly
+        // as in compiled code.
+        let fused = {
+            LayerNormKernel.run(input, normalizedRank: k, weight: weight, bias: bias, eps: eps, into: nil)
+                ?? layerNormComposition(input, rank: k, weight: weight, bias: bias, eps: eps)
         }
-        return layerNormComposition(input, rank: k, weight: weight, bias: bias, eps: eps)
+        if Tracing.isActive && Tracing.recordingContext != nil {
+            let primitive = Primitive.layerNorm(normalizedRank: k, eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
+            return Tracing.record(operands, { _ in primitive }, fused)
+        }
+        return fused()
     }
 
     /// Layer norm written in Tensor ops (mean, population variance, rsqrt).
