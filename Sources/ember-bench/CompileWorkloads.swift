@@ -36,6 +36,11 @@ extension Workload {
             let x = Tensor.randn([256, 768])
             return ({ (xs: [Tensor]) in xs[0] + fc2(fc1(xs[0]).gelu()) }, [x])
         }
+        + pair("conv_residual_block_b8_64x56", note: "relu(conv3x3(x) + x), 64 -> 64 channels, padding 1, bias, x [8, 64, 56, 56], inference") {
+            let conv = Conv2d(64, 64, kernelSize: 3, padding: 1).eval()
+            let x = Tensor.randn([8, 64, 56, 56])
+            return ({ (xs: [Tensor]) in (conv(xs[0]) + xs[0]).relu() }, [x])
+        }
         + pair("encoder_layer_fwd_16x64x256", note: "TransformerEncoderLayer d=256, 4 heads, ff 1024, dropout 0, batch 16, seq 64, inference") {
             let layer = TransformerEncoderLayer(dModel: 256, nhead: 4, dimFeedforward: 1024, dropout: 0, batchFirst: true).eval()
             let x = Tensor.randn([16, 64, 256])

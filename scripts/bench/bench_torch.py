@@ -23,6 +23,7 @@ with modules in eval():
                                               exact (erf) GELU, batch 256
     encoder_layer_fwd_16x64x256[_compiled]    TransformerEncoderLayer d=256, 4 heads, ff
                                               1024, dropout 0, batch 16, seq 64, forward
+    conv_residual_block_b8_64x56[_compiled]   relu(conv3x3(x) + x), 64 channels, [8, 64, 56, 56]
     mlp_infer_b64[_compiled]                  Linear(784, 256), ReLU, Linear(256, 10),
                                               batch 64, forward
     mlp_train_step_compiled                   mlp_train_step with forward + loss compiled
@@ -342,6 +343,18 @@ def _gelu_mlp_block():
 
     def block(x):
         return x + fc2(torch.nn.functional.gelu(fc1(x)))
+    return block, (x,)
+
+
+@compile_pair("conv_residual_block_b8_64x56", flop=2.0 * 8 * 64 * 56 * 56 * 64 * 9,
+              note="relu(conv3x3(x) + x), 64 -> 64 channels, padding 1, bias, x [8, 64, 56, 56] float32, inference")
+def _conv_residual_block():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).eval()
+    x = torch.randn(8, 64, 56, 56)
+
+    def block(x):
+        return torch.relu(conv(x) + x)
     return block, (x,)
 
 

@@ -26,11 +26,22 @@ public protocol Backend: Sendable {
     /// on each block of the product as the block is finished (epilogue fusion).
     func runMatmulEpilogue(_ a: Tensor, _ b: Tensor, product: Tensor, state: BackendNodeState?,
                            program: FusedProgram, inputs: [Tensor], outputs: [Tensor])
+    /// `.conv2d(geometry)` of `operands` into `product`, with the fused group that alone reads
+    /// it (`inputs` holds `product` itself) writing `outputs`.
+    func runConvolutionEpilogue(_ operands: [Tensor], geometry: ConvolutionGeometry, product: Tensor,
+                                program: FusedProgram, inputs: [Tensor], outputs: [Tensor])
 }
 
 extension Backend {
     public func run(_ primitive: Primitive, inputs: [Tensor], output: Tensor?, state: BackendNodeState) -> Tensor {
         run(primitive, inputs: inputs, output: output)
+    }
+
+    /// The convolution, then the group: for backends without epilogues.
+    public func runConvolutionEpilogue(_ operands: [Tensor], geometry: ConvolutionGeometry, product: Tensor,
+                                       program: FusedProgram, inputs: [Tensor], outputs: [Tensor]) {
+        let result = run(.conv2d(geometry), inputs: operands, output: product)
+        runFused(program, inputs: inputs.map { $0 === product ? result : $0 }, outputs: outputs)
     }
 
     /// The product, then the group: for backends without epilogues.
@@ -153,6 +164,10 @@ public struct CPUBackend: Backend {
         case .averagePool2d(let geometry, let transpose):
             return Tensor.windowAverage(inputs[0], geometry, transpose: transpose)
         case .conv2d(let geometry):
+            if let output, Tensor.convolution2d(inputs[0], inputs[1], inputs.count > 2 ? inputs[2] : nil, geometry: geometry,
+                                                into: output, epilogue: nil) {
+                return output
+            }
             return Tensor.convolution2d(inputs[0], inputs[1], inputs.count > 2 ? inputs[2] : nil, geometry: geometry)
         case .conv2dInputGradient(let geometry):
             return Tensor.convolution2dInputGradient(inputs[0], inputs[1], geometry: geometry)
@@ -206,6 +221,27 @@ public struct CPUBackend: Backend {
                                 packedPanels: state.map { CPUBackend.panels(of: b, in: $0) }) { rows, columns in
             let segments = rows.map { row in row * width + columns.lowerBound..<row * width + columns.upperBound }
             FusedKernel.run(program, inputs: inputs, outputs: outputs, segments: segments)
+        }
+    }
+
+    /// The group runs on each chunk of images the convolution finishes, split across threads,
+    /// while they are in cache.
+    public func runConvolutionEpilogue(_ operands: [Tensor], geometry: ConvolutionGeometry, product: Tensor,
+                                       program: FusedProgram, inputs: [Tensor], outputs: [Tensor]) {
+        let imageSize = product.shape.dropFirst().reduce(1, *)
+        let piece = 16_384
+        let done = Tensor.convolution2d(operands[0], operands[1], operands.count > 2 ? operands[2] : nil, geometry: geometry,
+                                        into: product) { images in
+            let range = images.lowerBound * imageSize..<images.upperBound * imageSize
+            let pieces = (range.count + piece - 1) / piece
+            ParallelLoop.run(count: pieces, grain: 1) { indices in
+                let segments = indices.map { range.lowerBound + $0 * piece..<Swift.min(range.lowerBound + ($0 + 1) * piece, range.upperBound) }
+                FusedKernel.run(program, inputs: inputs, outputs: outputs, segments: segments)
+            }
+        }
+        if !done {
+            let result = run(.conv2d(geometry), inputs: operands, output: nil)
+            runFused(program, inputs: inputs.map { $0 === product ? result : $0 }, outputs: outputs)
         }
     }
 

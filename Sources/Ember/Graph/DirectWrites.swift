@@ -76,7 +76,7 @@ extension ExecutionPlan.Unit {
             return (graph.nodes[index].inputs, [graph.nodes[index].output])
         case .fused(_, let inputs, let outputs, _):
             return (inputs, outputs)
-        case .matmulEpilogue(let index, _, let inputs, let outputs):
+        case .productEpilogue(let index, _, let inputs, let outputs):
             return (graph.nodes[index].inputs + inputs, [graph.nodes[index].output] + outputs)
         case .fusedLayerNorm(_, let inputs, let index):
             return (inputs + graph.nodes[index].inputs, [graph.nodes[index].output])

@@ -15,9 +15,10 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         /// A layer norm (node index) whose input is the only output of a fused group, computed
         /// a tile of rows at a time right before the normalisation reads it.
         case fusedLayerNorm(FusedProgram, inputs: [Int], node: Int)
-        /// A 2-D matmul (node index) whose product only a fused group reads: the group runs as
-        /// the matmul's epilogue, on each block of the product as it is finished.
-        case matmulEpilogue(node: Int, FusedProgram, inputs: [Int], outputs: [Int])
+        /// A matmul or 2-D convolution (node index) whose result only a fused group reads: the
+        /// group runs as its epilogue, on each block of a matmul's product (or each chunk of a
+        /// convolution's images) as it is finished.
+        case productEpilogue(node: Int, FusedProgram, inputs: [Int], outputs: [Int])
     }
 
     let graph: Graph
@@ -72,7 +73,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             switch unit {
             case .fused(let p, let i, _, _): (program, inputs) = (p, i)
             case .fusedLayerNorm(let p, let i, _): (program, inputs) = (p, i)
-            case .matmulEpilogue(_, let p, let i, _): (program, inputs) = (p, i)
+            case .productEpilogue(_, let p, let i, _): (program, inputs) = (p, i)
             case .node: continue
             }
             for (value, dtype) in zip(inputs, program.inputTypes) {
@@ -90,7 +91,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         let matmulNodes = units.compactMap { unit -> Int? in
             switch unit {
             case .node(let index) where graph.nodes[index].primitive == .matmul: return index
-            case .matmulEpilogue(let index, _, _, _): return index
+            case .productEpilogue(let index, _, _, _) where graph.nodes[index].primitive == .matmul: return index
             default: return nil
             }
         }
@@ -115,11 +116,11 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                 let planned = outputs.compactMap { arenaOffsets[$0].map { offset in " @arena+\(offset)" } }.joined()
                 let direct = outputs.filter { directOutputs[$0] != nil }.map { " %\($0) into its tensor" }.joined()
                 lines.append("  \(outputs.map { "%\($0)" }.joined(separator: ", ")) = \(program) over (\(inputs.map { "%\($0)" }.joined(separator: ", ")))\(planned)\(direct)")
-            case .matmulEpilogue(let index, let program, let inputs, let outputs):
+            case .productEpilogue(let index, let program, let inputs, let outputs):
                 let node = graph.nodes[index]
                 let planned = outputs.compactMap { arenaOffsets[$0].map { offset in " @arena+\(offset)" } }.joined()
                 lines.append("  \(outputs.map { "%\($0)" }.joined(separator: ", ")) = \(program) over (\(inputs.map { "%\($0)" }.joined(separator: ", "))), " +
-                             "the epilogue of %\(node.output) = matmul(%\(node.inputs[0]), %\(node.inputs[1]))\(planned)")
+                             "the epilogue of %\(node.output) = \(node.primitive)(\(node.inputs.map { "%\($0)" }.joined(separator: ", ")))\(planned)")
             case .fusedLayerNorm(let program, let inputs, let index):
                 let node = graph.nodes[index]
                 lines.append("  %\(node.output) = \(node.primitive)(\(program) over (\(inputs.map { "%\($0)" }.joined(separator: ", "))), \(node.inputs.dropFirst().map { "%\($0)" }.joined(separator: ", ")))")
@@ -167,7 +168,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                     }
                     backend.runFused(program, inputs: operands(inputValues, program, slots), outputs: outputs)
                     for (value, tensor) in zip(outputValues, outputs) { slots[value] = tensor }
-                case .matmulEpilogue(let index, let program, let inputValues, let outputValues):
+                case .productEpilogue(let index, let program, let inputValues, let outputValues):
                     let node = graph.nodes[index]
                     let productInfo = graph.values[node.output]
                     let product = planned[node.output] ?? Tensor(uninitializedShape: productInfo.shape, dtype: productInfo.dtype)
@@ -176,8 +177,13 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                     }
                     slots[node.output] = product
                     let inputs = operands(inputValues, program, slots)
-                    backend.runMatmulEpilogue(slots[node.inputs[0]]!, slots[node.inputs[1]]!, product: product,
-                                              state: exclusive ? nodeStates[index] : nil, program: program, inputs: inputs, outputs: outputs)
+                    if case .conv2d(let geometry) = node.primitive {
+                        backend.runConvolutionEpilogue(node.inputs.map { slots[$0]! }, geometry: geometry, product: product,
+                                                       program: program, inputs: inputs, outputs: outputs)
+                    } else {
+                        backend.runMatmulEpilogue(slots[node.inputs[0]]!, slots[node.inputs[1]]!, product: product,
+                                                  state: exclusive ? nodeStates[index] : nil, program: program, inputs: inputs, outputs: outputs)
+                    }
                     for (value, tensor) in zip(outputValues, outputs) { slots[value] = tensor }
                 case .fusedLayerNorm(let program, let inputValues, let index):
                     let node = graph.nodes[index]
@@ -433,18 +439,28 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             guard case .fused(let program, let inputs, let outputs, _) = unit else { continue }
             for input in inputs {
                 guard uses[input] == 1, case .node(let index) = graph.values[input].source,
-                      graph.nodes[index].primitive == .matmul,
-                      graph.values[graph.nodes[index].inputs[0]].shape.count >= 2, graph.values[graph.nodes[index].inputs[1]].shape.count == 2,
+                      ExecutionPlan.takesEpilogue(graph.nodes[index], graph),
                       graph.nodes[index].inputs.allSatisfy({ graph.values[$0].dtype == program.dtype }),
                       graph.values[input].shape == program.shape,
                       let producer = result.firstIndex(where: { if case .node(index) = $0 { return true }; return false })
                 else { continue }
-                result[position] = .matmulEpilogue(node: index, program, inputs: inputs, outputs: outputs)
+                result[position] = .productEpilogue(node: index, program, inputs: inputs, outputs: outputs)
                 result[producer] = .node(-1)
                 break
             }
         }
         return result.filter { if case .node(-1) = $0 { return false }; return true }
+    }
+
+    /// A node that can run a fused group on its result as it finishes it: a linear layer's
+    /// matmul ([..., n, k] · [k, m]) or a 2-D convolution.
+    static func takesEpilogue(_ node: Graph.Node, _ graph: Graph) -> Bool {
+        switch node.primitive {
+        case .matmul:
+            return graph.values[node.inputs[0]].shape.count >= 2 && graph.values[node.inputs[1]].shape.count == 2
+        case .conv2d: return true
+        default: return false
+        }
     }
 
     // MARK: Memory
@@ -478,7 +494,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
                     producedAt[output] = position
                     candidates.append(output)
                 }
-            case .matmulEpilogue(let index, _, _, let outputs):
+            case .productEpilogue(let index, _, _, let outputs):
                 for value in [graph.nodes[index].output] + outputs where !escaping.contains(value) {
                     producedAt[value] = position
                     candidates.append(value)
@@ -492,7 +508,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             case .node(let index): reads = graph.nodes[index].inputs
             case .fused(_, let inputs, _, _): reads = inputs
             case .fusedLayerNorm(_, let inputs, let index): reads = inputs + graph.nodes[index].inputs.dropFirst()
-            case .matmulEpilogue(let index, _, let inputs, _): reads = inputs + graph.nodes[index].inputs
+            case .productEpilogue(let index, _, let inputs, _): reads = inputs + graph.nodes[index].inputs
             }
             for value in reads where producedAt[root[value]] != nil { lastUse[root[value]] = position }
         }
@@ -527,6 +543,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         case .matmul:
             return graph.values[node.inputs[0]].shape.count >= 2 && graph.values[node.inputs[1]].shape.count >= 2
                 && node.inputs.allSatisfy { graph.values[$0].dtype == dtype }
+        case .conv2d: return node.inputs.allSatisfy { graph.values[$0].dtype == dtype }
         case .softmax(let dim, _):
             // The kernel writes the input's memory order: the last dim of a contiguous input.
             return dim == graph.values[node.output].shape.count - 1 && graph.values[node.inputs[0]].dtype == dtype
@@ -550,7 +567,7 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
             case .fused(_, let inputs, _, _): for value in inputs { last[value] = position }
             case .fusedLayerNorm(_, let inputs, let index):
                 for value in inputs + graph.nodes[index].inputs.dropFirst() { last[value] = position }
-            case .matmulEpilogue(let index, _, let inputs, _):
+            case .productEpilogue(let index, _, let inputs, _):
                 for value in inputs + graph.nodes[index].inputs { last[value] = position }
             }
         }

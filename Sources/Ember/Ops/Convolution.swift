@@ -243,6 +243,28 @@ extension Tensor {
         return result
     }
 
+    /// `convolution2d` of float32 or float64 operands of one dtype written into `output`, with
+    /// `epilogue` called on each chunk of finished images (what a compiled plan runs: its
+    /// buffer, and the pointwise group after the convolution while the images are in cache).
+    /// No autograd. False, with nothing written, for operands it does not take.
+    static func convolution2d(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, geometry: ConvolutionGeometry,
+                              into output: Tensor, epilogue: ((Range<Int>) -> Void)?) -> Bool {
+        let dtype = input.dtype
+        guard dtype == .float32 || dtype == .float64, weight.dtype == dtype, bias.map({ $0.dtype == dtype }) ?? true,
+              output.dtype == dtype, output.isContiguous,
+              output.shape == [input.shape[0], weight.shape[0], geometry.outHeight, geometry.outWidth],
+              input.count > 0, weight.count > 0 else { return false }
+        withoutGrad {
+            let (x, w, b) = (input.contiguous(), weight.contiguous(), bias?.contiguous())
+            if dtype == .float64 {
+                ConvolutionKernel.forward(Double.self, input: x, weight: w, bias: b, output: output, geometry: geometry, epilogue: epilogue)
+            } else {
+                ConvolutionKernel.forward(Float.self, input: x, weight: w, bias: b, output: output, geometry: geometry, epilogue: epilogue)
+            }
+        }
+        return true
+    }
+
     /// The gradient of `convolution2d` with respect to its input, for output gradient
     /// `gradOutput` [N, O, outH, outW]: [N, C, H, W] (the transposed convolution).
     static func convolution2dInputGradient(_ gradOutput: Tensor, _ weight: Tensor, geometry: ConvolutionGeometry) -> Tensor {

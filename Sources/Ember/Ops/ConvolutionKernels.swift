@@ -229,10 +229,12 @@ enum ConvolutionKernel {
     }
 
     /// Output[n, o] = Σ weight[o] ⋆ input[n] (+ bias[o]). All operands contiguous.
+    /// `epilogue` runs on each chunk of finished images (their range), while they are in cache.
     static func forward<T: ConvolutionScalar>(_ type: T.Type, input: Tensor, weight: Tensor, bias: Tensor?,
-                                              output: Tensor, geometry: ConvolutionGeometry) {
+                                              output: Tensor, geometry: ConvolutionGeometry,
+                                              epilogue: ((Range<Int>) -> Void)? = nil) {
         if takesRowTable(geometry), rowTableFits(channels: weight.shape[0] / geometry.groups, width: geometry.outWidth) {
-            forwardByRowTable(T.self, input: input, weight: weight, bias: bias, output: output, geometry: geometry)
+            forwardByRowTable(T.self, input: input, weight: weight, bias: bias, output: output, geometry: geometry, epilogue: epilogue)
             return
         }
         let batch = input.shape[0], channels = input.shape[1], outChannels = weight.shape[0]
@@ -288,6 +290,7 @@ enum ConvolutionKernel {
                         }
                     }
                 }
+                epilogue?(first..<first + images)
                 first += images
             }
         }

@@ -108,7 +108,8 @@ extension ConvolutionKernel {
 
     /// Output[n, o] = Σ weight[o] ⋆ input[n] (+ bias[o]) for unit strides. All operands contiguous.
     static func forwardByRowTable<T: ConvolutionScalar>(_ type: T.Type, input: Tensor, weight: Tensor, bias: Tensor?,
-                                                        output: Tensor, geometry g: ConvolutionGeometry) {
+                                                        output: Tensor, geometry g: ConvolutionGeometry,
+                                                        epilogue: ((Range<Int>) -> Void)? = nil) {
         let channels = input.shape[1], outChannels = weight.shape[0]
         let groupChannels = channels / g.groups, groupOut = outChannels / g.groups
         let windows = WindowRows(geometry: g, channels: channels)
@@ -136,6 +137,7 @@ extension ConvolutionKernel {
                                c: out, cRowStride: outPlane)
                     }
                 }
+                epilogue?(first..<first + images)
             }
         }
     }

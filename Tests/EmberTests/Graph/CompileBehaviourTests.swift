@@ -233,6 +233,23 @@ struct CompileBehaviourTests {
         }
     }
 
+    @Test func convolutionsTakeTheirPointwiseEpilogue() {
+        // Unit stride (the row-table kernel) and stride 2 (im2col), each with a residual and an
+        // activation after it, over a batch the kernels split into chunks.
+        for (stride, padding) in [(1, 1), (2, 0)] {
+            let conv = Conv2d(3, 8, kernelSize: 3, stride: SpatialSize(stride), padding: .explicit(SpatialSize(padding))).eval()
+            let x = Tensor.randn([5, 3, 17, 17], generator: RandomGenerator(seed: UInt64(stride)))
+            let size = stride == 1 ? 17 : 8
+            let residual = Tensor.randn([5, 8, size, size], generator: RandomGenerator(seed: 9))
+            let f = compile { (x: Tensor, r: Tensor) -> Tensor in (conv(x) + r).relu() * 0.5 }
+            let expected = withNoGrad { (conv(x) + residual).relu() * 0.5 }
+            _ = withNoGrad { f(x, residual) }
+            let actual = withNoGrad { f(x, residual) }
+            #expect(f.executionPlan!.contains("the epilogue of") && f.executionPlan!.contains("conv2d"), "\(f.executionPlan!)")
+            expectClose(actual, expected, relative: 1e-6, absolute: 1e-6)
+        }
+    }
+
     @Test func layerNormTakesItsPointwisePrologue() {
         for (shape, dtype) in [([5, 7, 48], DType.float32), ([3, 3000], .float32), ([4, 33], .float64)] {
             let n = shape.last!
