@@ -64,7 +64,7 @@ extension Graph {
         }
         let json = try Array(text.utf8).withUnsafeBytes { try JSONParser.parse($0, format: Graph.fileFormat) }
         let graph = try GraphDecoder(tensors: contents.tensors).decode(json)
-        if let problem = graph.typeCheck() {
+        if let problem = graph.typeCheck() ?? graph.constantIndexProblem() {
             throw SerializationError.malformed(format: Graph.fileFormat, message: "\(source): \(problem)")
         }
         self = graph
@@ -316,5 +316,31 @@ extension CompiledFunction {
         var inference = graph
         inference.outputs = Array(inference.outputs.prefix(outputCountOfLastTrace))
         try inference.rebuilt(simplifying: false).save(to: url)
+    }
+}
+
+extension Graph {
+    /// The first gather or scatter whose index is a constant of the file holding a position
+    /// outside the indexed dimension, which the kernel would refuse by stopping the program:
+    /// a loaded file is refused instead. (An index computed by the graph is in range by
+    /// construction; one passed as an argument is the caller's, checked as in eager code.)
+    func constantIndexProblem() -> String? {
+        for (position, node) in nodes.enumerated() {
+            let dim: Int, indexed: Int
+            switch node.primitive {
+            case .gather(let d): (dim, indexed) = (d, node.inputs[0])
+            case .scatter(let d, _): (dim, indexed) = (d, node.inputs[0])
+            default: continue
+            }
+            guard case .constant(let index) = values[node.inputs[1]].source else { continue }
+            let shape = values[indexed].shape
+            let size = shape.isEmpty ? 1 : shape[dim]
+            let positions = withoutGrad { index.to(.int64).contiguous() }
+            let pointer = positions.baseAddress.assumingMemoryBound(to: Int64.self)
+            for i in 0..<positions.count where pointer[i] < 0 || pointer[i] >= Int64(size) {
+                return "node \(position) (\(node.primitive)) reads index \(pointer[i]) of a dimension of size \(size)"
+            }
+        }
+        return nil
     }
 }

@@ -369,6 +369,18 @@ struct CompileBehaviourTests {
         let hostile = directory.appendingPathComponent("hostile-pool.safetensors")
         try Data(pooledText.replacingOccurrences(of: geometry, with: "\\\"geometry\\\":\\\"[4, 4, 9, 2,").utf8).write(to: hostile)
         #expect(throws: SerializationError.self) { _ = try GraphFunction(contentsOf: hostile) }
+        // A constant index out of its dimension (the gather kernel would stop the program).
+        let gathered = compile { (x: Tensor) -> Tensor in x.gather(dim: 1, index: Tensor([[3, 2]] as [[Int]])) }
+        _ = gathered(Tensor.ones([1, 4]))
+        let gatheredURL = directory.appendingPathComponent("gathered.safetensors")
+        try gathered.save(to: gatheredURL)
+        var gatheredBytes = [UInt8](try Data(contentsOf: gatheredURL))
+        let pattern: [UInt8] = [3, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]
+        let at = try #require((0...(gatheredBytes.count - pattern.count)).first { Array(gatheredBytes[$0..<$0 + pattern.count]) == pattern })
+        gatheredBytes[at] = 9
+        let outOfRange = directory.appendingPathComponent("out-of-range.safetensors")
+        try Data(gatheredBytes).write(to: outOfRange)
+        #expect(throws: SerializationError.self) { _ = try GraphFunction(contentsOf: outOfRange) }
         // A plain safetensors file is not a graph.
         let plain = directory.appendingPathComponent("plain.safetensors")
         try save(["w": Tensor.ones([2])], to: plain)
