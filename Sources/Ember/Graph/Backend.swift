@@ -158,7 +158,7 @@ public struct CPUBackend: Backend {
             return max ? inputs[0].argmax(dim: dim, keepDim: keepDim) : inputs[0].argmin(dim: dim, keepDim: keepDim)
         case .maxPool2d(let g):
             return Functional.maxPool2d(inputs[0], kernelSize: [g.kernelHeight, g.kernelWidth], stride: [g.strideH, g.strideW],
-                                        padding: [g.padH, g.padW], dilation: [g.dilationH, g.dilationW], ceilMode: g.ceilMode!)
+                                        padding: [g.padH, g.padW], dilation: [g.dilationH, g.dilationW], ceilMode: g.poolingCeilMode(maxPadding: true)!)
         case .maxPool2dBackward(let g):
             return Tensor.maxPool2dBackward(inputs[0], input: inputs[1], geometry: g)
         case .averagePool2d(let geometry, let transpose):

@@ -226,7 +226,7 @@ extension Primitive {
             guard let geometry = list("geometry").flatMap(ConvolutionGeometry.init(values:)) else { return nil }
             self = name == "conv2d" ? .conv2d(geometry) : name == "conv2dInputGradient" ? .conv2dInputGradient(geometry) : .conv2dWeightGradient(geometry)
         case "maxPool2d", "maxPool2dBackward":
-            guard let geometry = list("geometry").flatMap(PoolingGeometry.init(values:)) else { return nil }
+            guard let geometry = list("geometry").flatMap(ConvolutionGeometry.pooling(values:)) else { return nil }
             self = name == "maxPool2d" ? .maxPool2d(geometry) : .maxPool2dBackward(geometry)
         case "flip": guard let dims = list("dims") else { return nil }; self = .flip(dims)
         case "pad":

@@ -57,10 +57,10 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
     case conv2dWeightGradient(ConvolutionGeometry)
 
     /// 2-D max pooling of the last two dimensions of a [C, H, W] or [N, C, H, W] tensor.
-    case maxPool2d(PoolingGeometry)
+    case maxPool2d(ConvolutionGeometry)
     /// Its gradient: (gradOutput, input) -> the input's shape, each gradient added at the
     /// position of its window's maximum (recomputed from the input).
-    case maxPool2dBackward(PoolingGeometry)
+    case maxPool2dBackward(ConvolutionGeometry)
     /// Average or adaptive-average pooling of planes [P, H, W] -> [P, outH, outW], or with
     /// `transpose` its adjoint [P, outH, outW] -> [P, H, W] (the gradient): one linear op.
     case averagePool2d(AveragePoolGeometry, transpose: Bool)

@@ -157,17 +157,18 @@ extension Primitive {
             guard dim >= 0 && dim < Swift.max(rank, 1) else { return nil }
             return result(first.shape, .int64)
         case .maxPool2d(let g):
-            guard rank == 3 || rank == 4, first.dtype.isFloatingPoint, g.ceilMode != nil,
+            guard rank == 3 || rank == 4, first.dtype.isFloatingPoint, g.poolingCeilMode(maxPadding: true) != nil,
                   first.shape[rank - 2] == g.inHeight, first.shape[rank - 1] == g.inWidth else { return nil }
             return result(first.shape.dropLast(2) + [g.outHeight, g.outWidth], first.dtype)
         case .maxPool2dBackward(let g):
             let input = inputs[1]
             guard rank == 3 || rank == 4, input.shape.count == rank, first.dtype.isFloatingPoint, input.dtype == first.dtype,
-                  g.ceilMode != nil, first.shape.dropLast(2) == input.shape.dropLast(2),
+                  g.poolingCeilMode(maxPadding: true) != nil, first.shape.dropLast(2) == input.shape.dropLast(2),
                   first.shape.suffix(2) == [g.outHeight, g.outWidth], input.shape.suffix(2) == [g.inHeight, g.inWidth] else { return nil }
             return result(input.shape, first.dtype)
         case .averagePool2d(let g, let transpose):
-            let (from, to) = transpose ? ([g.outHeight, g.outWidth], [g.inHeight, g.inWidth]) : ([g.inHeight, g.inWidth], [g.outHeight, g.outWidth])
+            let w = g.window
+            let (from, to) = transpose ? ([w.outHeight, w.outWidth], [w.inHeight, w.inWidth]) : ([w.inHeight, w.inWidth], [w.outHeight, w.outWidth])
             guard rank == 3, first.dtype.isFloatingPoint, g.isConsistent, Array(first.shape.suffix(2)) == from else { return nil }
             return result([first.shape[0]] + to, first.dtype)
         case .conv2d(let g):

@@ -70,7 +70,7 @@ extension Functional {
     public static func maxPool2d(_ input: Tensor, kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0,
                                  dilation: SpatialSize = 1, ceilMode: Bool = false) -> Tensor {
         Tracing.record([input], { _ in
-            .maxPool2d(PoolingGeometry(plan: Tensor.planPooling(input, spatial: 2, kernel: kernelSize, stride: stride, padding: padding,
+            .maxPool2d(ConvolutionGeometry(pooling: Tensor.planPooling(input, spatial: 2, kernel: kernelSize, stride: stride, padding: padding,
                                                                 dilation: dilation, ceilMode: ceilMode, isMax: true, op: "max_pool2d")))
         }) {
             Tensor.maxPool(input, spatial: 2, kernel: kernelSize, stride: stride, padding: padding, dilation: dilation,

@@ -150,7 +150,7 @@ extension Tensor {
             let inputShape = input.shape
             // While tracing, the backward records as a primitive of the gradient and the input
             // (which it recomputes the indices from), so keep the input only then.
-            let traced = Tracing.isActive && spatial == 2 ? (input, PoolingGeometry(plan: plan)) : nil
+            let traced = Tracing.isActive && spatial == 2 ? (input, ConvolutionGeometry(pooling: plan)) : nil
             GraphRecorder.record(op, inputs: [input], outputs: [values]) { context in
                 let gradient = {
                     maxPoolBackward(context.gradOutput.reshaped([planes, outHeight * outWidth]),
@@ -165,9 +165,9 @@ extension Tensor {
 
     /// The gradient of 2-D max pooling with respect to `input`, from the input itself (the
     /// maxima's positions are found again): what ``Primitive/maxPool2dBackward(_:)`` runs.
-    static func maxPool2dBackward(_ gradOutput: Tensor, input: Tensor, geometry g: PoolingGeometry) -> Tensor {
+    static func maxPool2dBackward(_ gradOutput: Tensor, input: Tensor, geometry g: ConvolutionGeometry) -> Tensor {
         let (_, indices) = maxPool(input, spatial: 2, kernel: [g.kernelHeight, g.kernelWidth], stride: [g.strideH, g.strideW],
-                                   padding: [g.padH, g.padW], dilation: [g.dilationH, g.dilationW], ceilMode: g.ceilMode ?? false,
+                                   padding: [g.padH, g.padW], dilation: [g.dilationH, g.dilationW], ceilMode: g.poolingCeilMode(maxPadding: true) ?? false,
                                    op: "max_pool2d_backward")
         let planes = input.shape.dropLast(2).reduce(1, *), outPlane = g.outHeight * g.outWidth
         return maxPoolBackward(gradOutput.reshaped([planes, outPlane]), indices: indices.reshaped([planes, outPlane]),
@@ -217,15 +217,15 @@ extension Tensor {
         if let divisorOverride { emberPrecondition(divisorOverride != 0, "\(op): divisor must be not zero") }
         // 1-D pooling is 2-D pooling of planes with one row.
         let rowDim = spatial == 2 ? 0 : nil
-        let geometry = AveragePoolGeometry(
+        let window = ConvolutionGeometry(
             inHeight: rowDim.map { plan.inputSize[$0] } ?? 1, inWidth: plan.inputSize[spatial - 1],
             outHeight: rowDim.map { plan.outputSize[$0] } ?? 1, outWidth: plan.outputSize[spatial - 1],
             kernelHeight: rowDim.map { plan.kernel[$0] } ?? 1, kernelWidth: plan.kernel[spatial - 1],
             strideH: rowDim.map { plan.stride[$0] } ?? 1, strideW: plan.stride[spatial - 1],
-            padH: rowDim.map { plan.padding[$0] } ?? 0, padW: plan.padding[spatial - 1],
-            countIncludePad: countIncludePad, divisor: divisorOverride, adaptive: false)
+            padH: rowDim.map { plan.padding[$0] } ?? 0, padW: plan.padding[spatial - 1], dilationH: 1, dilationW: 1, groups: 1)
+        let geometry = AveragePoolGeometry(window: window, countIncludePad: countIncludePad, divisor: divisorOverride, adaptive: false)
         let planes = plan.leading.reduce(1, *)
-        let result = windowAverage(input.reshaped([planes, geometry.inHeight, geometry.inWidth]), geometry, transpose: false)
+        let result = windowAverage(input.reshaped([planes, window.inHeight, window.inWidth]), geometry, transpose: false)
         return result.reshaped(plan.leading + Array(plan.outputSize.suffix(spatial)))
     }
 

@@ -29,6 +29,17 @@ struct CompileTrainingStepTests {
             optimizer = make(model.parameters())
         }
 
+        /// The training step as one compiled function of the batch and its targets.
+        func compiledStep(zeroingGradients: Bool = true) -> CompiledFunction {
+            compile { (x: Tensor, targets: Tensor) -> Tensor in
+                if zeroingGradients { optimizer.zeroGrad() }
+                let loss = crossEntropy(model(x), targets)
+                loss.backward()
+                optimizer.step()
+                return loss.detach()
+            }
+        }
+
         func eagerStep() -> Tensor {
             optimizer.zeroGrad()
             let loss = crossEntropy(model(x), targets)
@@ -43,13 +54,7 @@ struct CompileTrainingStepTests {
     func expectCompiledStepsMatchEager(dtype: DType, steps: Int = 6, traces: Int = 2, _ make: @escaping ([Tensor]) -> Optimizer) {
         let eager = Setup(dtype: dtype, optimizer: make)
         let compiled = Setup(dtype: dtype, copying: eager, optimizer: make)
-        let step = compile { (x: Tensor, targets: Tensor) -> Tensor in
-            compiled.optimizer.zeroGrad()
-            let loss = crossEntropy(compiled.model(x), targets)
-            loss.backward()
-            compiled.optimizer.step()
-            return loss.detach()
-        }
+        let step = compiled.compiledStep()
         for index in 0..<steps {
             let expected = eager.eagerStep(), actual = step(compiled.x, compiled.targets)
             #expect(actual.scalars(as: Double.self) == expected.scalars(as: Double.self), "loss at step \(index)")
@@ -92,13 +97,7 @@ struct CompileTrainingStepTests {
 
     @Test func updatesAreComputedStraightIntoTheirTensors() {
         let setup = Setup(dtype: .float32) { SGD($0, lr: 0.1, momentum: 0.9) }
-        let step = compile { (x: Tensor, targets: Tensor) -> Tensor in
-            setup.optimizer.zeroGrad()
-            let loss = crossEntropy(setup.model(x), targets)
-            loss.backward()
-            setup.optimizer.step()
-            return loss.detach()
-        }
+        let step = setup.compiledStep()
         for _ in 0..<3 { _ = step(setup.x, setup.targets) }
         let plan = try! #require(step.executionPlan)
         // Four parameters and their four momentum buffers, each written by the group computing it.
@@ -116,13 +115,7 @@ struct CompileTrainingStepTests {
     @Test func changingTheLearningRateRetraces() {
         let eager = Setup(dtype: .float64) { SGD($0, lr: 0.1) }
         let compiled = Setup(dtype: .float64, copying: eager) { SGD($0, lr: 0.1) }
-        let step = compile { (x: Tensor, targets: Tensor) -> Tensor in
-            compiled.optimizer.zeroGrad()
-            let loss = crossEntropy(compiled.model(x), targets)
-            loss.backward()
-            compiled.optimizer.step()
-            return loss.detach()
-        }
+        let step = compiled.compiledStep()
         for index in 0..<6 {
             if index == 3 {
                 eager.optimizer.paramGroups[0].lr = 0.01
@@ -140,12 +133,7 @@ struct CompileTrainingStepTests {
     @Test func gradientsZeroedOutsideTheStep() {
         let eager = Setup(dtype: .float64) { SGD($0, lr: 0.1) }
         let compiled = Setup(dtype: .float64, copying: eager) { SGD($0, lr: 0.1) }
-        let step = compile { (x: Tensor, targets: Tensor) -> Tensor in
-            let loss = crossEntropy(compiled.model(x), targets)
-            loss.backward()
-            compiled.optimizer.step()
-            return loss.detach()
-        }
+        let step = compiled.compiledStep(zeroingGradients: false)
         for _ in 0..<4 {
             _ = eager.eagerStep()
             compiled.optimizer.zeroGrad()
