@@ -152,6 +152,10 @@ public struct CPUBackend: Backend {
         case .cumulativeSum(let dim, let reverse): return reverse ? inputs[0].reverseCumsum(axis: dim) : inputs[0].cumsum(dim: dim)
         case .argsort(let dim, let descending): return inputs[0].argsort(dim: dim, descending: descending)
         case .cumulativeProduct(let dim): return inputs[0].cumprod(dim: dim)
+        case .sliceAssign(let components):
+            let result = inputs[0].contiguousCopy()
+            CopyKernel.copy(from: inputs[1], into: result.sliced(components))
+            return result
         case .roll(let shift, let dim): return inputs[0].rolled(by: shift, along: dim)
         case .repeat(let repeats): return inputs[0].repeated(repeats)
         case .argReduce(let max, let dim, let keepDim):

@@ -177,7 +177,7 @@ extension Primitive {
              .maxPool2d, .averagePool2d, .flip, .constantPad, .cumulativeSum, .argReduce, .argsort,
              .cumulativeProduct, .roll, .repeat: return 1...1
         case .binary, .compare, .logical, .matmul, .conv2dInputGradient, .conv2dWeightGradient, .gather,
-             .maxPool2dBackward: return 2...2
+             .maxPool2dBackward, .sliceAssign: return 2...2
         case .select, .scatter: return 3...3
         case .layerNorm(_, _, let hasWeight, let hasBias): let n = 1 + (hasWeight ? 1 : 0) + (hasBias ? 1 : 0); return n...n
         case .conv2d: return 2...3
@@ -238,6 +238,9 @@ extension Primitive {
         case "argmax", "argmin":
             guard let keepDim = bool("keepDim"), let text = attributes["dim"], text == "none" || Int(text) != nil else { return nil }
             self = .argReduce(max: name == "argmax", dim: Int(text), keepDim: keepDim)
+        case "sliceAssign":
+            guard let components = attributes["components"].flatMap(SliceComponent.parse) else { return nil }
+            self = .sliceAssign(components)
         case "cumprod": guard let dim = int("dim") else { return nil }; self = .cumulativeProduct(dim: dim)
         case "roll": guard let shift = int("shift"), let dim = int("dim") else { return nil }; self = .roll(shift: shift, dim: dim)
         case "repeat": guard let repeats = list("repeats") else { return nil }; self = .repeat(repeats)

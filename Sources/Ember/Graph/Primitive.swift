@@ -75,6 +75,9 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
     case argReduce(max: Bool, dim: Int?, keepDim: Bool)
     /// The stable sorting permutation along `dim` (int64; NaN sorts as the largest value).
     case argsort(dim: Int, descending: Bool)
+    /// A copy of the first input with the sub-block `components` selects replaced by the
+    /// second (an in-place write into a slice, functionalised).
+    case sliceAssign([SliceComponent])
     /// The running product along `dim`.
     case cumulativeProduct(dim: Int)
     /// The elements rotated by `shift` along `dim`.
@@ -120,6 +123,7 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
         case .argReduce(let max, _, _): return max ? "argmax" : "argmin"
         case .argsort: return "argsort"
         case .cumulativeProduct: return "cumprod"
+        case .sliceAssign: return "sliceAssign"
         case .roll: return "roll"
         case .repeat: return "repeat"
         case .conv2d: return "conv2d"
@@ -156,6 +160,7 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
         case .argReduce(_, let dim, let keepDim): return [("dim", dim.map(String.init) ?? "none"), ("keepDim", "\(keepDim)")]
         case .argsort(let dim, let descending): return [("dim", "\(dim)"), ("descending", "\(descending)")]
         case .cumulativeProduct(let dim): return [("dim", "\(dim)")]
+        case .sliceAssign(let components): return [("components", SliceComponent.text(components))]
         case .roll(let shift, let dim): return [("shift", "\(shift)"), ("dim", "\(dim)")]
         case .repeat(let repeats): return [("repeats", list(repeats))]
         }

@@ -100,18 +100,28 @@ extension TraceContext {
     /// update), in place of the write itself, which the eager op then performs.
     func recordWrite(_ value: Tensor, into target: Tensor, op: String) {
         guard failure == nil else { return }
-        guard target.isContiguous, target.storageOffset == 0,
-              target.count * target.dtype.byteSize == target.storage.byteCount else {
-            fail("\(op) writes into part of a tensor of shape \(target.shape) (a view, slice or subscript); compile traces in-place writes to whole tensors only", tensor: target)
+        guard TraceContext.isWhole(target) else {
+            recordSliceWrite(value, into: target, op: op)
             return
         }
-        guard var written = resolve(value, consumer: op) else { return }
+        guard let written = converted(value, to: target, op: op) else { return }
+        recordWholeWrite(written, into: target, op: op)
+    }
+
+    /// The value of `value` as written into `target`: cast and broadcast to its dtype and shape.
+    private func converted(_ value: Tensor, to target: Tensor, op: String) -> Int? {
+        guard var written = resolve(value, consumer: op) else { return nil }
         if value.dtype != target.dtype {
             written = graph.addNode(.cast(target.dtype), inputs: [written], shape: value.shape, dtype: target.dtype)
         }
         if value.shape != target.shape {
             written = graph.addNode(.expand(target.shape), inputs: [written], shape: target.shape, dtype: target.dtype)
         }
+        return written
+    }
+
+    /// `target` (a whole tensor) now holds graph value `written`.
+    private func recordWholeWrite(_ written: Int, into target: Tensor, op: String) {
         let id = ObjectIdentifier(target), storage = ObjectIdentifier(target.storage)
         if !isTraceMemory(target) {
             if let index = effects.writes.firstIndex(where: { $0.id == id }) {
@@ -131,6 +141,30 @@ extension TraceContext {
             effects.unreadable[other] = "reads a view of a tensor that an in-place op wrote after the view was made"
         }
         bind(target, to: written)
+    }
+
+    static func isWhole(_ tensor: Tensor) -> Bool {
+        tensor.isContiguous && tensor.storageOffset == 0 && tensor.count * tensor.dtype.byteSize == tensor.storage.byteCount
+    }
+
+    /// A write into a slice of a whole tensor (`y[0] = …`, `x[..., t].copy_(k)`): recorded as
+    /// a write of the whole tensor, `sliceAssign(base, value)`, after which the slice itself
+    /// reads the new base. Any other partial write fails the trace, and so does one that
+    /// autograd records (its history through the write is not traced).
+    private func recordSliceWrite(_ value: Tensor, into target: Tensor, op: String) {
+        let refuse = { self.fail("\(op) writes into part of a tensor of shape \(target.shape) that is not one slice of a whole tensor; compile traces writes to whole tensors and their slices", tensor: target) }
+        guard !(isGradEnabled && (target.requiresGrad || value.requiresGrad)),
+              let view = self.value(of: target), let slice = graph.producer(of: view),
+              case .slice(let components) = slice.primitive,
+              let base = boundTensor(over: ObjectIdentifier(target.storage), value: slice.inputs[0]), TraceContext.isWhole(base)
+        else { return refuse() }
+        guard let written = converted(value, to: target, op: op) else { return }
+        let updated = graph.addNode(.sliceAssign(components), inputs: [slice.inputs[0], written], shape: base.shape, dtype: base.dtype)
+        recordWholeWrite(updated, into: base, op: op)
+        guard failure == nil else { return }
+        let reread = graph.addNode(.slice(components), inputs: [updated], shape: target.shape, dtype: target.dtype)
+        effects.unreadable[ObjectIdentifier(target)] = nil
+        bind(target, to: reread)
     }
 
     /// Notes a read of `owner.grad` (the engine's accumulation, an optimizer, user code).

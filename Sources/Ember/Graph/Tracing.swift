@@ -155,6 +155,7 @@ final class TraceContext {
     private var traceStorage: [ObjectIdentifier: TensorStorage] = [:]
     /// The bound tensors over each storage, to find the views an in-place write invalidates.
     private var boundOverStorage: [ObjectIdentifier: [ObjectIdentifier]] = [:]
+    private var boundTensors: [ObjectIdentifier: Tensor] = [:]
     /// The function's arguments by identity, and their storage.
     private var inputIdentities: [ObjectIdentifier: Int] = [:]
     private(set) var inputStorages: [ObjectIdentifier: Int] = [:]
@@ -185,8 +186,14 @@ final class TraceContext {
         if valueOf[id] == nil {
             retained.append(tensor)
             boundOverStorage[ObjectIdentifier(tensor.storage), default: []].append(id)
+            boundTensors[id] = tensor
         }
         valueOf[id] = value
+    }
+
+    /// The bound tensor over `storage` that stands for `value`, if any.
+    func boundTensor(over storage: ObjectIdentifier, value: Int) -> Tensor? {
+        tensorsOver(storage).lazy.compactMap { self.valueOf[$0] == value ? self.boundTensors[$0] : nil }.first
     }
 
     /// Keeps `tensor` alive until the trace ends.
@@ -206,7 +213,7 @@ final class TraceContext {
     /// Lets go of every tensor the trace kept, so that only other holders keep them alive.
     func releaseTensors() {
         valueOf = [:]; retained = []; created = []; aliases = [:]; constantBytes = [:]
-        traceStorage = [:]; boundOverStorage = [:]; inputIdentities = [:]; inputStorages = [:]
+        traceStorage = [:]; boundOverStorage = [:]; boundTensors = [:]; inputIdentities = [:]; inputStorages = [:]
         effects = TraceEffects()
         graph = Graph()
     }

@@ -141,6 +141,9 @@ extension Primitive {
             var shape = first.shape
             if rank > 0 { if keepDim { shape[dim] = 1 } else { shape.remove(at: dim) } }
             return result(shape, .int64)
+        case .sliceAssign(let components):
+            guard inputs[1].dtype == first.dtype, Primitive.subscriptShape(first.shape, components) == inputs[1].shape else { return nil }
+            return result(first.shape, first.dtype)
         case .cumulativeProduct(let dim):
             guard dim >= 0 && dim < Swift.max(rank, 1) else { return nil }
             return result(first.shape, first.dtype.isFloatingPoint ? first.dtype : .int64)
