@@ -97,13 +97,14 @@ public final class Adamax: Optimizer {
     public override func update(parameter: Tensor, gradient: Tensor, state: inout [String: Tensor], group: ParameterGroup) {
         let beta1 = group["beta1"], beta2 = group["beta2"]
         let g = effectiveGradient(gradient, parameter, group)
-        let step = incrementStep(&state)
+        let step = stepCount(&state)
         let expAvg = buffer("expAvg", in: &state) { Tensor.zerosLike(parameter) }
         let expInf = buffer("expInf", in: &state) { Tensor.zerosLike(parameter) }
         expAvg += (g - expAvg) * (1 - beta1)
         expInf.copy_((expInf * beta2).maximum(g.abs() + group["eps"]))
-        let stepSize = group.lr / (1 - Foundation.pow(beta1, step))
-        parameter.add_(expAvg / expInf, alpha: -stepSize)
+        let lr = group.lr
+        let stepSize = step.map({ -(lr / (1 - Foundation.pow(beta1, $0))) }, { -(lr / (1 - Tensor(beta1).pow($0))) })
+        parameter.add_(expAvg / expInf, alpha: stepSize)
     }
 }
 

@@ -77,11 +77,12 @@ public final class Adagrad: Optimizer {
 
     public override func update(parameter: Tensor, gradient: Tensor, state: inout [String: Tensor], group: ParameterGroup) {
         let g = effectiveGradient(gradient, parameter, group)
-        let step = incrementStep(&state)
+        let step = stepCount(&state)
         let sum = buffer("sum", in: &state) { Tensor.fullLike(parameter, group["initialAccumulatorValue"]) }
-        let stepSize = group.lr / (1 + (step - 1) * group["lrDecay"])
+        let lr = group.lr, decay = group["lrDecay"]
+        let stepSize = step.map({ -(lr / (1 + ($0 - 1) * decay)) }, { -(lr / (1 + ($0 - 1) * decay)) })
         sum += g * g
-        parameter.add_(g / (sum.sqrt() + group["eps"]), alpha: -stepSize)
+        parameter.add_(g / (sum.sqrt() + group["eps"]), alpha: stepSize)
     }
 }
 

@@ -91,6 +91,11 @@ struct CompileTrainingStepTests {
         expectCompiledStepsMatchEager(dtype: .float64) { AdamW($0, lr: 1e-2, weightDecay: 0.1, amsgrad: true) }
     }
 
+    @Test func adamaxAndAdagradFromTheirStepCounts() {
+        expectCompiledStepsMatchEager(dtype: .float64) { Adamax($0, lr: 1e-2) }
+        expectCompiledStepsMatchEager(dtype: .float32) { Adagrad($0, lr: 1e-2, lrDecay: 0.1) }
+    }
+
     @Test func rmsprop() {
         expectCompiledStepsMatchEager(dtype: .float64) { RMSprop($0, lr: 1e-2, momentum: 0.5) }
     }
