@@ -150,7 +150,7 @@ public final class CompiledFunction: @unchecked Sendable {
     ///     let logits = Tensor.zeros([64, 10])
     ///     withNoGrad { fast([batch], into: [logits]) }
     public func callAsFunction(_ inputs: [Tensor], into results: [Tensor]) {
-        if !(Tracing.isActive && Tracing.recordingContext != nil), !isGradEnabled,
+        if Tracing.recordingContext == nil, !isGradEnabled,
            case .compiled(let entry)? = withLock({ entries[Signature(inputs: inputs, extra: guardKey?() ?? [])] }),
            entry.guardsHold() {
             entry.run(inputs, into: results)

@@ -131,7 +131,6 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
 
     // MARK: Running
 
-    /// Runs the plan on `inputs` (the function's arguments) with grad mode off.
     /// The tensors a fused program reads: each input's slot, or the constant converted to the
     /// dtype the program reads it in.
     private func operands(_ values: [Int], _ program: FusedProgram, _ slots: [Tensor?]) -> [Tensor] {
@@ -140,7 +139,8 @@ final class ExecutionPlan: CustomStringConvertible, @unchecked Sendable {
         }
     }
 
-    /// Runs the plan. With `results`, tensors of the outputs' shapes and dtypes, the outputs
+    /// Runs the plan on `inputs` (the function's arguments) with grad mode off. With
+    /// `results`, tensors of the outputs' shapes and dtypes, the outputs
     /// are written there (straight from the unit that computes each, where it can) and returned.
     func run(_ inputs: [Tensor], into results: [Tensor]? = nil) -> [Tensor] {
         let exclusive = ember_atomic_add(&busy, 1) == 1

@@ -6,8 +6,9 @@
 // Writes are functionalised, as PyTorch's AOTAutograd does: while tracing, `x += y` records
 // `x' = add(x, y)` and the trace rebinds the tensor `x` to the value `x'`. A write to a tensor
 // from outside the trace becomes an extra output of the graph, copied into that tensor after
-// each compiled call. Anything the trace cannot express this way (a write into part of a
-// tensor, a read of a view whose memory was written since) fails the trace with a message.
+// each compiled call; a write into one slice of a whole tensor records `sliceAssign` on the
+// whole tensor. Anything the trace cannot express this way (another partial write, a read of a
+// view whose memory was written since) fails the trace with a message.
 
 /// Side effects and guards gathered while tracing (see `TraceContext.effects`).
 struct TraceEffects {
@@ -143,6 +144,7 @@ extension TraceContext {
         bind(target, to: written)
     }
 
+    /// True for a tensor that is all of its storage, in order: what a write rebinds as a whole.
     static func isWhole(_ tensor: Tensor) -> Bool {
         tensor.isContiguous && tensor.storageOffset == 0 && tensor.count * tensor.dtype.byteSize == tensor.storage.byteCount
     }
@@ -203,7 +205,10 @@ extension TraceContext {
             return
         }
         keep(tensor)
+        // The copy that makes the bytes readable is not part of the function.
+        suppression += 1
         effects.valueGuards.append((tensor, TraceContext.bytes(of: tensor.contiguous())))
+        suppression -= 1
     }
 }
 

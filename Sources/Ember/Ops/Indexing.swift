@@ -187,25 +187,16 @@ extension Tensor {
     public func oneHot(numClasses: Int = -1) -> Tensor {
         emberPrecondition(dtype == .int64 || dtype == .int32, "oneHot: expected an int64 tensor of class indices, but got dtype \(dtype)")
         // With `numClasses` given, the values are read only to check them, so a trace goes on
-        // past the read, and records the comparison below; without it, the result's shape
+        // past the read and records the comparison below; without it, the result's shape
         // depends on the values and a trace stops here.
         let values = numClasses >= 0 ? Tracing.exemptingValueReads { scalars(as: Int64.self) } : scalars(as: Int64.self)
         emberPrecondition(numClasses >= 0 || !values.isEmpty, "oneHot: can not infer the number of classes from an empty tensor")
         let classes = numClasses >= 0 ? numClasses : Int(values.max()! + 1)
-        if Tracing.isActive && Tracing.recordingContext != nil {
-            for value in values {
-                emberPrecondition(value >= 0 && value < classes, "oneHot: class values must be in [0, \(classes)), but got \(value)")
-            }
-            return (unsqueezed(-1) .== Tensor.arange(classes)).to(.int64)
-        }
-        let result = Tensor.zeros(shape + [classes], dtype: .int64)
-        let output = result.baseAddress.assumingMemoryBound(to: Int64.self)
-        for (i, value) in values.enumerated() {
+        for value in values {
             emberPrecondition(value >= 0, "oneHot: class values must be non-negative, but got \(value)")
             emberPrecondition(value < classes, "oneHot: class values must be smaller than numClasses (\(classes)), but got \(value)")
-            output[i * classes + Int(value)] = 1
         }
-        return result
+        return (unsqueezed(-1) .== Tensor.arange(classes)).to(.int64)
     }
 }
 

@@ -232,7 +232,7 @@ extension Optimizer {
     /// a number when running eagerly; while `compile` traces, the counter tensor itself,
     /// incremented in place, so that the compiled step computes from the count at each call.
     public func stepCount(_ state: inout [String: Tensor]) -> StepDependent {
-        guard Tracing.isActive, let counter = state["step"] else { return .host(incrementStep(&state)) }
+        guard Tracing.recordingContext != nil, let counter = state["step"] else { return .host(incrementStep(&state)) }
         counter += 1.0
         return .traced(counter)
     }
@@ -263,7 +263,9 @@ extension Optimizer {
 ///     let correction = stepCount(&state).map({ 1 - Foundation.pow(beta1, $0) }, { 1 - Tensor(beta1).pow($0) })
 ///     parameter.add_(update, alpha: correction.map({ -lr / $0 }, { -lr / $0 }))
 public enum StepDependent {
+    /// The number, computed on the host (eager updates).
     case host(Double)
+    /// A 0-d float64 tensor of the trace, computed from the step counter at each compiled call.
     case traced(Tensor)
 
     /// Applies `host` or `traced`, which must compute the same function.

@@ -156,9 +156,14 @@ struct CompileOperationTests {
 
     @Test func methods() {
         let a = positive([3, 4], seed: 5), b = positive([4], seed: 6)
-        for entry in CompileOperationTests.methodCases {
-            expectCompiledMatchesEager(entry.name, inputs: entry.arity == 1 ? [a] : [a, b],
-                                       backwardTraced: !CompileOperationTests.eagerBackward.contains(entry.name), entry.body)
+        // The same values through a transposed (non-contiguous) view.
+        let strided = a.t.contiguous().t
+        #expect(!strided.isContiguous)
+        for (input, layout) in [(a, "contiguous"), (strided, "transposed")] {
+            for entry in CompileOperationTests.methodCases {
+                expectCompiledMatchesEager("\(entry.name) (\(layout))", inputs: entry.arity == 1 ? [input] : [input, b],
+                                           backwardTraced: !CompileOperationTests.eagerBackward.contains(entry.name), entry.body)
+            }
         }
     }
 
