@@ -121,10 +121,10 @@ enum AutogradEngine {
     private static func apply(_ node: Node, outputGradients: [Tensor?], retainGraph: Bool,
                               createGraph: Bool) -> [Tensor?] {
         if outputGradients.allSatisfy({ $0 == nil }) {
-            if !retainGraph { node.backwardFunction = nil }
+            if !retainGraph { node.release() }
             return Array(repeating: nil, count: node.nextEdges.count)
         }
-        guard let function = node.backwardFunction else {
+        guard !node.isReleased, let rule = node.rule else {
             emberFailure("backward: trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call backward(). Specify retainGraph: true if you need to backward through the graph a second time. (node: \(node.name))")
         }
         for saved in node.savedVersions where saved.storage.version != saved.version {
@@ -134,11 +134,9 @@ enum AutogradEngine {
             gradient ?? Tensor.zeros(node.outputs[index].shape, dtype: node.outputs[index].dtype)
         }
         let outputs = createGraph ? reattachedOutputs(of: node) : node.savedOutputs
-        var inputGradients = function(BackwardContext(gradOutputs: gradients, outputs: outputs))
-        if !retainGraph {
-            node.backwardFunction = nil
-            node.savedOutputs = []
-        }
+        var inputGradients = rule.gradients(BackwardContext(gradOutputs: gradients, outputs: outputs,
+                                                            inputs: node.savedInputs, node: node))
+        if !retainGraph { node.release() }
         emberPrecondition(inputGradients.count == node.nextEdges.count,
                      "backward: function \(node.name) returned \(inputGradients.count) gradients, expected \(node.nextEdges.count)")
         for index in inputGradients.indices {

@@ -21,28 +21,29 @@ extension Edge {
     }
 }
 
-/// What a backward rule receives: the gradient of each output (zeros where none arrived)
-/// and, for rules that asked to save them, the forward outputs.
-struct BackwardContext {
-    let gradOutputs: [Tensor]
-    let outputs: [Tensor]
-    var gradOutput: Tensor { gradOutputs[0] }
-    var output: Tensor { outputs[0] }
-}
-
 /// One recorded operation in the autograd graph (PyTorch's `grad_fn`).
 ///
-/// A node maps the gradients of its outputs to the gradients of its inputs with a closure
-/// written in Tensor operations, so running it with grad mode on records a graph of the
-/// backward pass itself: that is how higher-order gradients work for every op.
+/// A node holds the op value it differentiates (its `BackwardRule`: a table entry or a
+/// ``Primitive``, whose vector-Jacobian product is written in Tensor operations) and the forward
+/// values that rule reads. Running it with grad mode on records a graph of the backward pass
+/// itself: that is how higher-order gradients work for every op.
+///
+///     let y = x.tanh()
+///     y.gradFunction?.primitive   // .unary("tanh")
 public final class Node: @unchecked Sendable, CustomStringConvertible {
     /// The forward operation's name, e.g. "mul".
     public let name: String
     /// One edge per differentiable input (nil where the input does not require grad).
     var nextEdges: [Edge?]
-    /// Gradients of outputs in, gradients of inputs out. Dropped after backward unless
-    /// the graph is retained.
-    var backwardFunction: ((BackwardContext) -> [Tensor?])?
+    /// Gradients of outputs in, gradients of inputs out. A closure rule is dropped after
+    /// backward unless the graph is retained (saved values always are).
+    var rule: BackwardRule?
+    /// Set once backward has run without `retainGraph`: the saved values are gone.
+    var isReleased = false
+    /// The forward inputs the rule reads (nil where it does not), kept alive until backward.
+    var savedInputs: [Tensor?] = []
+    /// The shapes of all inputs, for rules that ask (`SavedValues.inputShapes`).
+    var savedInputShapes: [[Int]] = []
     /// Outputs the backward rule reads (e.g. exp's result), kept detached: a saved output that
     /// pointed back to this node would be a reference cycle. The engine re-attaches them.
     var savedOutputs: [Tensor] = []
@@ -63,22 +64,35 @@ public final class Node: @unchecked Sendable, CustomStringConvertible {
     var pendingConsumers = 0
     var gradientBuffer: [Tensor?] = []
 
-    init(name: String, nextEdges: [Edge?], outputs: [TensorMetadata],
-         backward: @escaping (BackwardContext) -> [Tensor?]) {
+    init(name: String, nextEdges: [Edge?], outputs: [TensorMetadata], rule: BackwardRule) {
         self.name = name
         self.nextEdges = nextEdges
         self.outputs = outputs
-        self.backwardFunction = backward
+        self.rule = rule
     }
 
     public var description: String { "<\(name)Backward>" }
+
+    /// The primitive op this node differentiates, with its attributes; nil for nodes whose rule
+    /// is a closure (custom and compiled functions, ops with several outputs).
+    ///
+    ///     (x * 2).gradFunction?.primitive   // .binary("mul")
+    public var primitive: Primitive? { rule?.primitive }
+
+    /// Drops what backward needed (after a backward pass without `retainGraph`).
+    func release() {
+        isReleased = true
+        if case .closure? = rule { rule = nil }
+        savedOutputs = []
+        savedInputs = []
+    }
 
     /// Releasing a long chain of nodes recursively would overflow the stack (an RNN unrolled
     /// over a long sequence builds chains of 100k+ nodes). Instead, a node being freed hands
     /// its references to a per-thread list, and the outermost release drains that list in a
     /// loop, so the depth stays constant whatever the length of the graph.
     deinit {
-        if nextEdges.isEmpty && backwardFunction == nil { return }
+        if nextEdges.isEmpty && savedInputs.isEmpty && savedOutputs.isEmpty && !hasClosure { return }
         let state = ThreadState.current
         moveReferences(to: state)
         if state.isDrainingReleases { return }
@@ -91,6 +105,11 @@ public final class Node: @unchecked Sendable, CustomStringConvertible {
         state.isDrainingReleases = false
     }
 
+    private var hasClosure: Bool {
+        if case .closure? = rule { return true }
+        return false
+    }
+
     /// Moves this node's references into the thread's pending list. A separate, non-inlined
     /// function so that no local copy outlives it: a copy still held by `deinit` would be
     /// released after the drain loop and recurse into the next node.
@@ -99,9 +118,14 @@ public final class Node: @unchecked Sendable, CustomStringConvertible {
         var edges: [Edge?] = []
         swap(&edges, &nextEdges)
         state.pendingReleases.append(edges)
-        if let function = backwardFunction {
-            backwardFunction = nil
-            state.pendingReleases.append(function)
+        if hasClosure, let rule {
+            self.rule = nil
+            state.pendingReleases.append(rule)
+        }
+        if !savedInputs.isEmpty {
+            var inputs: [Tensor?] = []
+            swap(&inputs, &savedInputs)
+            state.pendingReleases.append(inputs)
         }
         if !savedOutputs.isEmpty {
             var outputs: [Tensor] = []

@@ -110,6 +110,7 @@ enum Tracer {
         while let node = pending.popLast() {
             guard visited.insert(ObjectIdentifier(node)).inserted else { continue }
             for saved in node.savedOutputs { allowed.insert(ObjectIdentifier(saved)) }
+            for case let saved? in node.savedInputs { allowed.insert(ObjectIdentifier(saved)) }
             for edge in node.nextEdges {
                 if case .function(let next, _)? = edge { pending.append(next) }
             }

@@ -69,7 +69,8 @@ extension Functional {
     ///     F.maxPool2d(x, kernelSize: 3, stride: 2, padding: 1, ceilMode: true)
     public static func maxPool2d(_ input: Tensor, kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0,
                                  dilation: SpatialSize = 1, ceilMode: Bool = false) -> Tensor {
-        Tracing.record([input], { _ in
+        // The eager node keeps the maxima's indices (a closure rule, as PyTorch keeps them).
+        Dispatch.apply(input, { _ in
             .maxPool2d(ConvolutionGeometry(pooling: Tensor.planPooling(input, spatial: 2, kernel: kernelSize, stride: stride, padding: padding,
                                                                 dilation: dilation, ceilMode: ceilMode, isMax: true, op: "max_pool2d")))
         }) {

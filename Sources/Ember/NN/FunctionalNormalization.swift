@@ -24,7 +24,7 @@ extension Functional {
         }
         if Tracing.isActive && Tracing.recordingContext != nil {
             let primitive = Primitive.layerNorm(normalizedRank: k, eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
-            return Tracing.record(operands, { _ in primitive }, fused)
+            return Dispatch.apply(operands, { _ in primitive }, fused)
         }
         return fused()
     }

@@ -72,7 +72,8 @@ extension BinaryOperation {
 extension Tensor {
     /// Applies a binary operation with broadcasting and type promotion.
     func apply(_ operation: BinaryOperation, _ other: Tensor) -> Tensor {
-        Tracing.record([self, other], { _ in .binary(operation.name) }) {
+        Dispatch.apply(self, other, { _ in .binary(operation.name) },
+                       rule: { _ in operation.isDifferentiable ? .binary(operation) : nil }) {
             if let result = applyWithoutPromotion(operation, other) { return result }
             let shape = Broadcast.shape(self.shape, other.shape, op: operation.name)
             var resultType = DType.resultType(self, other)
@@ -88,18 +89,6 @@ extension Tensor {
                 : Tensor(uninitializedShape: shape, dtype: computeType)
             ElementwiseKernel.binary(operation.kernel, a, b, into: result)
             if computeType != resultType { result = withoutGrad { result.to(resultType) } }
-
-            if let derivative = operation.derivative, GraphRecorder.shouldRecord(self, other) {
-                let x = self, y = other
-                let needs = (x.requiresGrad, y.requiresGrad)
-                let saved: [Tensor] = operation.kernel == EMBER_ADD || operation.kernel == EMBER_SUB ? [] : [x, y]
-                GraphRecorder.record(operation.name, inputs: [x, y], outputs: [result], saved: saved,
-                                     savesOutputs: operation.kernel == EMBER_POW) { context in
-                    let output = operation.kernel == EMBER_POW ? context.output : context.gradOutput
-                    let (gradA, gradB) = derivative(x, y, output, context.gradOutput, needs)
-                    return [needs.0 ? gradA?.sumToShape(x.shape) : nil, needs.1 ? gradB?.sumToShape(y.shape) : nil]
-                }
-            }
             return result
         }
     }
@@ -209,7 +198,7 @@ extension Tensor {
 
 extension Tensor {
     func compare(_ op: ember_compare_op, _ other: Tensor, name: String) -> Tensor {
-        Tracing.record([self, other], { _ in Primitive.Comparison(rawValue: name).map { .compare($0) } }) {
+        Dispatch.apply(self, other, { _ in Primitive.Comparison(rawValue: name).map { .compare($0) } }) {
             let shape = Broadcast.shape(self.shape, other.shape, op: name)
             let common = DType.resultType(self, other).computeType
             let a = withoutGrad { self.to(common) }, b = withoutGrad { other.to(common) }
@@ -220,7 +209,7 @@ extension Tensor {
     }
 
     func logical(_ op: ember_binary_op, _ other: Tensor, name: String) -> Tensor {
-        Tracing.record([self, other], { _ in .logical(name) }) {
+        Dispatch.apply(self, other, { _ in .logical(name) }) {
             let shape = Broadcast.shape(self.shape, other.shape, op: name)
             let a = withoutGrad { self.to(.bool) }, b = withoutGrad { other.to(.bool) }
             let result = Tensor(uninitializedShape: shape, dtype: .bool)
@@ -255,7 +244,7 @@ extension Tensor {
     ///
     ///     Tensor.where(x .> 0, x, x * 0.1)
     public static func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
-        Tracing.record([condition, a, b], { _ in .select }) {
+        Dispatch.apply([condition, a, b], { _ in .select }) {
             emberPrecondition(condition.dtype == .bool, "where: expected condition to be a boolean tensor, but got a tensor with dtype \(condition.dtype)")
             let shape = Broadcast.shape(Broadcast.shape(condition.shape, a.shape, op: "where"), b.shape, op: "where")
             let resultType = DType.resultType(a, b)
@@ -269,14 +258,6 @@ extension Tensor {
             ember_where(resultType.cType, Int32(shape.count), shape64, result.baseAddress, outStrides,
                         condition.baseAddress.assumingMemoryBound(to: Bool.self), conditionStrides,
                         x.baseAddress, aStrides, y.baseAddress, bStrides)
-            if GraphRecorder.shouldRecord(a, b) {
-                GraphRecorder.record("where", inputs: [a, b], outputs: [result]) { context in
-                    let g = context.gradOutput
-                    let zero = Tensor.zerosLike(g)
-                    return [a.requiresGrad ? Tensor.where(condition, g, zero).sumToShape(a.shape) : nil,
-                            b.requiresGrad ? Tensor.where(condition, zero, g).sumToShape(b.shape) : nil]
-                }
-            }
             return result
         }
     }

@@ -55,16 +55,10 @@ extension Tensor {
     ///
     ///     let counts = Tensor([1, 2, 3] as [Int]).to(.float32)
     public func to(_ dtype: DType) -> Tensor {
-        Tracing.record([self], { _ in .cast(dtype) }) {
+        Dispatch.apply(self, { _ in .cast(dtype) }, name: "to") {
             if dtype == self.dtype { return self }
             let result = Tensor(uninitializedLike: self, dtype: dtype)
             CopyKernel.copy(from: self, into: result)
-            if dtype.isFloatingPoint && self.dtype.isFloatingPoint && GraphRecorder.shouldRecord(self) {
-                let sourceType = self.dtype
-                GraphRecorder.record("to", inputs: [self], outputs: [result]) { context in
-                    [context.gradOutput.to(sourceType)]
-                }
-            }
             return result
         }
     }
@@ -81,12 +75,9 @@ extension Tensor {
     public func clone() -> Tensor { contiguousCopy() }
 
     func contiguousCopy() -> Tensor {
-        Tracing.record([self], { _ in .copy }) {
+        Dispatch.apply(self, { _ in .copy }, name: "clone") {
             let result = Tensor(uninitializedShape: shape, dtype: dtype)
             CopyKernel.copy(from: self, into: result)
-            if GraphRecorder.shouldRecord(self) {
-                GraphRecorder.record("clone", inputs: [self], outputs: [result]) { context in [context.gradOutput] }
-            }
             return result
         }
     }

@@ -209,7 +209,7 @@ extension Tensor {
 
     /// [N, C, H, W] ⋆ [O, C / groups, kH, kW] (+ bias [O]) -> [N, O, outH, outW].
     static func convolution2d(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, geometry: ConvolutionGeometry) -> Tensor {
-        Tracing.record([input, weight] + (bias.map { [$0] } ?? []), { _ in .conv2d(geometry) }) {
+        Dispatch.apply([input, weight] + (bias.map { [$0] } ?? []), { _ in .conv2d(geometry) }) {
             convolution2dUntraced(input, weight, bias, geometry: geometry)
         }
     }
@@ -227,17 +227,6 @@ extension Tensor {
                 ConvolutionKernel.forward(Double.self, input: ready[0], weight: ready[1], bias: ready.count > 2 ? ready[2] : nil, output: output, geometry: geometry)
             } else {
                 ConvolutionKernel.forward(Float.self, input: ready[0], weight: ready[1], bias: ready.count > 2 ? ready[2] : nil, output: output, geometry: geometry)
-            }
-        }
-        if GraphRecorder.shouldRecord(operands) {
-            let needsInput = input.requiresGrad, needsWeight = weight.requiresGrad, needsBias = bias?.requiresGrad ?? false
-            let hasBias = bias != nil
-            GraphRecorder.record("conv2d", inputs: operands, outputs: [result], saved: [input, weight]) { context in
-                let g = context.gradOutput
-                var grads: [Tensor?] = [needsInput ? convolution2dInputGradient(g, weight, geometry: geometry) : nil,
-                                        needsWeight ? convolution2dWeightGradient(input, g, geometry: geometry) : nil]
-                if hasBias { grads.append(needsBias ? g.sum(dims: [0, 2, 3]) : nil) }
-                return grads
             }
         }
         return result
@@ -268,7 +257,7 @@ extension Tensor {
     /// The gradient of `convolution2d` with respect to its input, for output gradient
     /// `gradOutput` [N, O, outH, outW]: [N, C, H, W] (the transposed convolution).
     static func convolution2dInputGradient(_ gradOutput: Tensor, _ weight: Tensor, geometry: ConvolutionGeometry) -> Tensor {
-        Tracing.record([gradOutput, weight], { _ in .conv2dInputGradient(geometry) }) {
+        Dispatch.apply(gradOutput, weight, { _ in .conv2dInputGradient(geometry) }, name: "conv_transpose2d") {
             convolution2dInputGradientUntraced(gradOutput, weight, geometry: geometry)
         }
     }
@@ -283,20 +272,12 @@ extension Tensor {
                 ConvolutionKernel.inputGradient(Float.self, gradOutput: ready[0], weight: ready[1], gradInput: output, geometry: geometry)
             }
         }
-        if GraphRecorder.shouldRecord(gradOutput, weight) {
-            let needsGrad = gradOutput.requiresGrad, needsWeight = weight.requiresGrad
-            GraphRecorder.record("conv_transpose2d", inputs: [gradOutput, weight], outputs: [result], saved: [gradOutput, weight]) { context in
-                let g = context.gradOutput
-                return [needsGrad ? convolution2d(g, weight, nil, geometry: geometry) : nil,
-                        needsWeight ? convolution2dWeightGradient(g, gradOutput, geometry: geometry) : nil]
-            }
-        }
         return result
     }
 
     /// The gradient of `convolution2d` with respect to its weight: [O, C / groups, kH, kW].
     static func convolution2dWeightGradient(_ input: Tensor, _ gradOutput: Tensor, geometry: ConvolutionGeometry) -> Tensor {
-        Tracing.record([input, gradOutput], { _ in .conv2dWeightGradient(geometry) }) {
+        Dispatch.apply(input, gradOutput, { _ in .conv2dWeightGradient(geometry) }, name: "conv2d_weight_backward") {
             convolution2dWeightGradientUntraced(input, gradOutput, geometry: geometry)
         }
     }
@@ -309,14 +290,6 @@ extension Tensor {
                 ConvolutionKernel.weightGradient(Double.self, input: ready[0], gradOutput: ready[1], gradWeight: output, geometry: geometry)
             } else {
                 ConvolutionKernel.weightGradient(Float.self, input: ready[0], gradOutput: ready[1], gradWeight: output, geometry: geometry)
-            }
-        }
-        if GraphRecorder.shouldRecord(input, gradOutput) {
-            let needsInput = input.requiresGrad, needsGrad = gradOutput.requiresGrad
-            GraphRecorder.record("conv2d_weight_backward", inputs: [input, gradOutput], outputs: [result], saved: [input, gradOutput]) { context in
-                let g = context.gradOutput
-                return [needsInput ? convolution2dInputGradient(gradOutput, g, geometry: geometry) : nil,
-                        needsGrad ? convolution2d(input, g, nil, geometry: geometry) : nil]
             }
         }
         return result

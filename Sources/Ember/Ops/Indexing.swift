@@ -18,7 +18,7 @@ extension Tensor {
     public func gather(dim: Int, index: Tensor) -> Tensor { gather(dim: dim, index: index, op: "gather") }
 
     func gather(dim: Int, index: Tensor, op: String) -> Tensor {
-        Tracing.record([self, index], { _ in .gather(dim: self.normalizedDim(dim, op: op)) }) { gatherUntraced(dim: dim, index: index, op: op) }
+        Dispatch.apply(self, index, { _ in .gather(dim: self.normalizedDim(dim, op: op)) }, name: op) { gatherUntraced(dim: dim, index: index, op: op) }
     }
 
     private func gatherUntraced(dim: Int, index: Tensor, op: String) -> Tensor {
@@ -27,12 +27,6 @@ extension Tensor {
         IndexKernel.checkShapes(op: op, axis: axis, index: index, input: self, source: nil)
         let result = Tensor(uninitializedShape: index.shape, dtype: dtype)
         IndexKernel.gather(self, axis: axis, index: index, into: result, op: op)
-        if GraphRecorder.shouldRecord(self) {
-            let inputShape = shape
-            GraphRecorder.record(op, inputs: [self], outputs: [result]) { context in
-                [Tensor.zeros(inputShape, dtype: context.gradOutput.dtype).scatterAdd(dim: axis, index: index, source: context.gradOutput)]
-            }
-        }
         return result
     }
 
@@ -51,14 +45,7 @@ extension Tensor {
     public func scatter(dim: Int, index: Tensor, value: Double) -> Tensor {
         let index = IndexKernel.checkedIndex(index, op: "scatter")
         let values = Tensor.full([], value, dtype: dtype).expanded(to: index.shape)
-        let result = withoutGrad { scatter(dim: dim, index: index, source: values, accumulate: false, op: "scatter") }
-        if GraphRecorder.shouldRecord(self) {
-            let axis = normalizedDim(dim, op: "scatter")
-            GraphRecorder.record("scatter", inputs: [self], outputs: [result]) { context in
-                [context.gradOutput.scatter(dim: axis, index: index, value: 0)]
-            }
-        }
-        return result
+        return scatter(dim: dim, index: index, source: values, accumulate: false, op: "scatter")
     }
 
     /// A copy of `self` with `source[p]` added at `p` with `p[dim]` replaced by `index[p]`;
@@ -70,7 +57,7 @@ extension Tensor {
     }
 
     private func scatter(dim: Int, index: Tensor, source: Tensor, accumulate: Bool, op: String) -> Tensor {
-        Tracing.record([self, index, source], { _ in .scatter(dim: self.normalizedDim(dim, op: op), accumulate: accumulate) }) {
+        Dispatch.apply([self, index, source], { _ in .scatter(dim: self.normalizedDim(dim, op: op), accumulate: accumulate) }, name: op) {
             scatterUntraced(dim: dim, index: index, source: source, accumulate: accumulate, op: op)
         }
     }
@@ -85,24 +72,6 @@ extension Tensor {
             IndexKernel.scatterAdd(source, axis: axis, index: index, into: result, op: op)
         } else {
             IndexKernel.scatter(source, axis: axis, index: index, into: result, op: op)
-        }
-        if GraphRecorder.shouldRecord(self, source) {
-            let needs = (requiresGrad, source.requiresGrad)
-            let sourceShape = source.shape
-            GraphRecorder.record(op, inputs: [self, source], outputs: [result]) { context in
-                let g = context.gradOutput
-                let gradSelf = needs.0 ? (accumulate ? g : g.scatter(dim: axis, index: index, value: 0)) : nil
-                var gradSource: Tensor? = nil
-                if needs.1 {
-                    // The source may be larger than the index; its unread elements get zeros.
-                    gradSource = g.gather(dim: axis, index: index)
-                    if sourceShape != index.shape {
-                        let block = index.shape.map { SliceComponent.range(start: 0, end: $0, step: 1) }
-                        gradSource = Tensor.embedding(gradSource!, intoZerosOf: sourceShape, dtype: g.dtype, at: block)
-                    }
-                }
-                return [gradSelf, gradSource]
-            }
         }
         return result
     }

@@ -1,7 +1,8 @@
 /// Joining and splitting along a dimension: cat, stack, split, chunk.
 ///
 /// `cat` is the one primitive that copies: each input is copied into a `narrow` block of the
-/// output, and its backward rule hands each input the matching `narrow` of the gradient.
+/// output, and its rule (``Primitive/concatenate(dim:)``) hands each input the matching
+/// `narrow` of the gradient.
 /// `stack` is `cat` of unsqueezed inputs; `split` and `chunk` return `narrow` views, so they
 /// need no kernel and no backward rule of their own.
 extension Tensor {
@@ -11,7 +12,7 @@ extension Tensor {
     ///
     ///     Tensor.cat([Tensor.zeros([2, 3]), Tensor.ones([1, 3])])   // shape [3, 3]
     public static func cat(_ tensors: [Tensor], dim: Int = 0) -> Tensor {
-        Tracing.record(tensors, { _ in .concatenate(dim: tensors[0].normalizedDim(dim, op: "cat")) }) {
+        Dispatch.apply(tensors, { _ in .concatenate(dim: tensors[0].normalizedDim(dim, op: "cat")) }) {
             emberPrecondition(!tensors.isEmpty, "cat: expected a non-empty list of tensors")
             for (position, tensor) in tensors.enumerated() {
                 emberPrecondition(tensor.rank > 0, "cat: zero-dimensional tensor (at position \(position)) cannot be concatenated")
@@ -30,21 +31,10 @@ extension Tensor {
             var shape = first.shape
             shape[axis] = joined.reduce(0) { $0 + $1.shape[axis] }
             let result = Tensor(uninitializedShape: shape, dtype: dtype)
-            var starts: [Int] = []
             var start = 0
             for tensor in joined {
-                starts.append(start)
                 CopyKernel.copy(from: tensor, into: result.narrowedView(dim: axis, start: start, length: tensor.shape[axis]))
                 start += tensor.shape[axis]
-            }
-            if GraphRecorder.shouldRecord(joined) {
-                let lengths = joined.map { $0.shape[axis] }
-                let needs = joined.map(\.requiresGrad)
-                GraphRecorder.record("cat", inputs: joined, outputs: [result]) { context in
-                    (0..<lengths.count).map { i in
-                        needs[i] ? context.gradOutput.narrow(dim: axis, start: starts[i], length: lengths[i]) : nil
-                    }
-                }
             }
             return result
         }

@@ -94,7 +94,7 @@ extension Tensor {
     /// `[batch..., n, k] · [batch..., k, m] -> [broadcast batch..., n, m]`, both operands of
     /// rank >= 2. The one matrix-product op with a backward rule.
     static func matrixProduct(_ a: Tensor, _ b: Tensor, op: String) -> Tensor {
-        Tracing.record([a, b], { _ in .matmul }) {
+        Dispatch.apply(a, b, { _ in .matmul }, name: op) {
             assert(a.rank >= 2 && b.rank >= 2)
             let n = a.shape[a.rank - 2], k = a.shape[a.rank - 1]
             let kb = b.shape[b.rank - 2], m = b.shape[b.rank - 1]
@@ -120,14 +120,6 @@ extension Tensor {
                 MatrixProductKernel.runIntegers(a, b, into: result, batchShape: batchShape)
             }
 
-            if GraphRecorder.shouldRecord(a, b) {
-                let needsA = a.requiresGrad, needsB = b.requiresGrad
-                GraphRecorder.record(op, inputs: [a, b], outputs: [result], saved: [a, b]) { context in
-                    let g = context.gradOutput
-                    return [needsA ? Tensor.matrixProductGradientLeft(g, a, b) : nil,
-                            needsB ? Tensor.matrixProductGradientRight(g, a, b) : nil]
-                }
-            }
             return result
         }
     }

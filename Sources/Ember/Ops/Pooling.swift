@@ -174,6 +174,17 @@ extension Tensor {
                                inPlane: g.inHeight * g.inWidth).reshaped(input.shape)
     }
 
+    /// The adjoint of `maxPool2dBackward` in its gradient: `gradient` (the input's shape) read
+    /// at each window's maximum, in the pooled shape.
+    static func maxPoolGatherAtMaxima(_ gradient: Tensor, input: Tensor, geometry g: ConvolutionGeometry) -> Tensor {
+        let (values, indices) = maxPool(input, spatial: 2, kernel: [g.kernelHeight, g.kernelWidth], stride: [g.strideH, g.strideW],
+                                        padding: [g.padH, g.padW], dilation: [g.dilationH, g.dilationW],
+                                        ceilMode: g.poolingCeilMode(maxPadding: true) ?? false, op: "max_pool2d_backward")
+        let planes = input.shape.dropLast(2).reduce(1, *)
+        return gradient.reshaped([planes, g.inHeight * g.inWidth])
+            .gather(dim: 1, index: indices.reshaped([planes, g.outHeight * g.outWidth])).reshaped(values.shape)
+    }
+
     /// Max pooling's backward, a primitive: gradients [P, outPlane] added at their flat
     /// `indices` [P, outPlane] into zeroed planes [P, inPlane] (the C kernel, rather than the
     /// generic `scatterAdd`, which pays a strided index walk per element). It is linear in the
@@ -252,7 +263,7 @@ extension Tensor {
     /// adjoint [P, outH, outW] -> [P, inH, inW] when `transpose` is true.
     /// Traced as ``Primitive/averagePool2d(_:transpose:)``: forward and backward both.
     static func windowAverage(_ input: Tensor, _ geometry: AveragePoolGeometry, transpose: Bool) -> Tensor {
-        Tracing.record([input], { _ in .averagePool2d(geometry, transpose: transpose) }) {
+        Dispatch.apply(input, { _ in .averagePool2d(geometry, transpose: transpose) }, name: transpose ? "avg_pool2d_backward" : "avg_pool2d") {
             windowAverage(input, geometry, geometry.windows, transpose: transpose)
         }
     }
@@ -284,11 +295,6 @@ extension Tensor {
                 }
             }
             return compute == input.dtype ? output : output.to(input.dtype)
-        }
-        if GraphRecorder.shouldRecord(input) {
-            GraphRecorder.record(transpose ? "avg_pool2d_backward" : "avg_pool2d", inputs: [input], outputs: [result]) { context in
-                [windowAverage(context.gradOutput, geometry, transpose: !transpose)]
-            }
         }
         return result
     }

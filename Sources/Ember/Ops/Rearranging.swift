@@ -15,7 +15,7 @@ extension Tensor {
     public func flip(dims: [Int]) -> Tensor {
         let axes = dims.map { normalizedDim($0, op: "flip") }
         emberPrecondition(Set(axes).count == axes.count, "flip: dim \(dims) appears multiple times in the list of dims")
-        return Tracing.record([self], { _ in .flip(axes.sorted()) }) {
+        return Dispatch.apply(self, { _ in .flip(axes.sorted()) }) {
             var strides = self.strides
             var offset = layout.offset
             for axis in axes where axis < rank && shape[axis] > 1 {
@@ -24,11 +24,6 @@ extension Tensor {
             }
             let result = Tensor(uninitializedShape: shape, dtype: dtype)
             CopyKernel.copy(from: view(as: Layout(shape: shape, strides: strides, offset: offset)), into: result)
-            if GraphRecorder.shouldRecord(self) {
-                GraphRecorder.record("flip", inputs: [self], outputs: [result]) { context in
-                    [context.gradOutput.flip(dims: axes)]
-                }
-            }
             return result
         }
     }
@@ -58,23 +53,18 @@ extension Tensor {
 
     /// Roll along one dimension: two block copies.
     func rolled(by shift: Int, along axis: Int) -> Tensor {
-        Tracing.record([self], { _ in .roll(shift: shift, dim: axis) }) { rolledUntraced(by: shift, along: axis) }
+        Dispatch.apply(self, { _ in .roll(shift: shift, dim: axis) }) { rolledUntraced(by: shift, along: axis) }
     }
 
     private func rolledUntraced(by shift: Int, along axis: Int) -> Tensor {
         let length = shape[axis]
-        guard length > 0 else { return contiguousCopy() }
+        guard length > 0 else { return withoutGrad { contiguousCopy() } }
         let s = ((shift % length) + length) % length
         let result = Tensor(uninitializedShape: shape, dtype: dtype)
         CopyKernel.copy(from: narrowedView(dim: axis, start: 0, length: length - s),
                         into: result.narrowedView(dim: axis, start: s, length: length - s))
         CopyKernel.copy(from: narrowedView(dim: axis, start: length - s, length: s),
                         into: result.narrowedView(dim: axis, start: 0, length: s))
-        if GraphRecorder.shouldRecord(self) {
-            GraphRecorder.record("roll", inputs: [self], outputs: [result]) { context in
-                [context.gradOutput.rolled(by: -shift, along: axis)]
-            }
-        }
         return result
     }
 
@@ -83,7 +73,7 @@ extension Tensor {
     ///
     ///     Tensor([1, 2] as [Float]).repeated([2, 3])   // shape [2, 6]
     public func repeated(_ repeats: [Int]) -> Tensor {
-        Tracing.record([self], { _ in .repeat(repeats) }) {
+        Dispatch.apply(self, { _ in .repeat(repeats) }) {
             emberPrecondition(repeats.count >= rank,
                          "repeat: number of dimensions of repeat dims (\(repeats.count)) can not be smaller than number of dimensions of tensor (\(rank)); got repeats \(repeats) for shape \(shape)")
             emberPrecondition(repeats.allSatisfy { $0 >= 0 }, "repeat: repeats must be non-negative, but got \(repeats)")
@@ -96,14 +86,6 @@ extension Tensor {
             let result = Tensor(uninitializedShape: zip(repeats, paddedShape).map(*), dtype: dtype)
             CopyKernel.copy(from: view(as: Layout(shape: interleavedShape, strides: sourceStrides, offset: layout.offset)),
                             into: result.view(as: Layout(contiguous: interleavedShape)))
-            if GraphRecorder.shouldRecord(self) {
-                let inputShape = shape
-                let repeatDims = (0..<repeats.count).map { 2 * $0 }
-                GraphRecorder.record("repeat", inputs: [self], outputs: [result]) { context in
-                    let tiles = context.gradOutput.reshaped(interleavedShape)
-                    return [repeatDims.isEmpty ? tiles : tiles.sum(dims: repeatDims).reshaped(inputShape)]
-                }
-            }
             return result
         }
     }
@@ -191,17 +173,17 @@ extension Tensor {
     /// constant padding of the gradient by the negated amounts (crop where we padded, zeros
     /// where we cropped).
     private func constantPadded(_ pairs: [(dim: Int, before: Int, after: Int)], value: Double) -> Tensor {
-        Tracing.record([self], { _ in
-            var padding = [Int](repeating: 0, count: 2 * rank)
-            for (dim, before, after) in pairs { (padding[2 * dim], padding[2 * dim + 1]) = (before, after) }
-            return .constantPad(padding, value: value)
-        }) { constantPaddedUntraced(pairs, value: value) }
+        var padding = [Int](repeating: 0, count: 2 * rank)
+        for (dim, before, after) in pairs { (padding[2 * dim], padding[2 * dim + 1]) = (before, after) }
+        return constantPadded(everyDimension: padding, value: value)
     }
 
-    /// Constant padding by (before, after) pairs for every dimension in order, what
-    /// ``Primitive/constantPad(_:value:)`` runs.
+    /// Constant padding by (before, after) pairs for every dimension in order:
+    /// ``Primitive/constantPad(_:value:)``.
     func constantPadded(everyDimension padding: [Int], value: Double) -> Tensor {
-        constantPaddedUntraced((0..<rank).map { (dim: $0, before: padding[2 * $0], after: padding[2 * $0 + 1]) }, value: value)
+        Dispatch.apply(self, { _ in .constantPad(padding, value: value) }) {
+            constantPaddedUntraced((0..<rank).map { (dim: $0, before: padding[2 * $0], after: padding[2 * $0 + 1]) }, value: value)
+        }
     }
 
     private func constantPaddedUntraced(_ pairs: [(dim: Int, before: Int, after: Int)], value: Double) -> Tensor {
@@ -220,12 +202,6 @@ extension Tensor {
         }
         let result = Tensor.full(outputShape, value, dtype: dtype)
         CopyKernel.copy(from: view(as: slicedLayout(source)), into: result.view(as: result.slicedLayout(destination)))
-        if GraphRecorder.shouldRecord(self) {
-            let adjoint = pairs.map { (dim: $0.dim, before: -$0.before, after: -$0.after) }
-            GraphRecorder.record("pad", inputs: [self], outputs: [result]) { context in
-                [context.gradOutput.constantPadded(adjoint, value: 0)]
-            }
-        }
         return result
     }
 }

@@ -149,51 +149,32 @@ extension Tensor {
     /// Reduces `dims` with `operation` (all dims when empty): the path every dim-list reduction
     /// method takes. Checks the dtype and the dims, then runs `reduce(_:axes:keepDim:)`.
     func reduce(_ operation: ReductionOperation, dims: [Int], keepDim: Bool) -> Tensor {
-        Tracing.record([self], { _ in .reduce(operation.name, axes: self.reductionDims(dims, op: operation.messageName), keepDim: keepDim) }) {
-            var input = self
-            switch operation.dtypeRule {
-            case .floatingPointOnly: requireFloatingPoint(operation.messageName)
-            case .integersToDefaultFloat where !dtype.isFloatingPoint: input = withoutGrad { self.to(DType.defaultFloat) }
-            default: break
-            }
-            let axes = input.reductionDims(dims, op: operation.messageName)
-            if !operation.hasIdentity { input.checkNonEmpty(axes, op: operation.messageName, allElements: false) }
-            return input.reduce(operation, axes: axes, keepDim: keepDim)
+        var input = self
+        switch operation.dtypeRule {
+        case .floatingPointOnly: requireFloatingPoint(operation.messageName)
+        case .integersToDefaultFloat where !dtype.isFloatingPoint: input = self.to(DType.defaultFloat)
+        default: break
         }
+        let axes = input.reductionDims(dims, op: operation.messageName)
+        if !operation.hasIdentity { input.checkNonEmpty(axes, op: operation.messageName, allElements: false) }
+        return input.reduce(operation, axes: axes, keepDim: keepDim)
     }
 
     /// Runs `operation` over normalised, sorted `axes` and records its backward rule. Callers
     /// have checked the dtype and dims; `nodeName` replaces the operation's name in the graph
     /// (the all-element `max()` records as "max()").
     func reduce(_ operation: ReductionOperation, axes: [Int], keepDim: Bool, nodeName: String? = nil) -> Tensor {
-        // The intermediates below are fresh tensors without history, so nothing records until
-        // the node at the end.
-        let result: Tensor
-        switch operation.accumulation {
-        case .kernel(let kernel): result = reduced(kernel, axes: axes, keepDim: keepDim)
-        case .mean: result = reduced(.sum, axes: axes, keepDim: keepDim) / Double(reducedCount(axes))
-        case .euclideanNorm: result = reduced(.sumOfSquares, axes: axes, keepDim: keepDim).sqrt()
-        case .logSumExp: result = withoutGrad { logSumExp(axes: axes, keepDim: keepDim) }
-        }
-        guard GraphRecorder.shouldRecord(self), let derivative = operation.derivative else { return result }
-        let inputShape = shape
-        switch derivative {
-        case .fromGradient(let rule):
-            let count = reducedCount(axes)
-            GraphRecorder.record(nodeName ?? operation.name, inputs: [self], outputs: [result]) { context in
-                let g = context.gradOutput.restoringReducedDims(axes, inputShape: inputShape, keepDim: keepDim)
-                return [rule(g, count).expanded(to: inputShape)]
-            }
-        case .fromInputAndOutput(let rule):
-            let x = self
-            GraphRecorder.record(nodeName ?? operation.name, inputs: [x], outputs: [result], saved: [x],
-                                 savesOutputs: true) { context in
-                let g = context.gradOutput.restoringReducedDims(axes, inputShape: inputShape, keepDim: keepDim)
-                let y = context.output.restoringReducedDims(axes, inputShape: inputShape, keepDim: keepDim)
-                return [rule(x, y, g, axes).expanded(to: inputShape)]
+        Dispatch.apply(self, { _ in .reduce(operation.name, axes: axes, keepDim: keepDim) }, name: nodeName,
+                       rule: { _ in operation.derivative == nil ? nil : .reduction(operation, axes: axes, keepDim: keepDim) }) {
+            // The intermediates are fresh tensors without history (and the finishing steps run
+            // without grad), so only the dispatch records.
+            switch operation.accumulation {
+            case .kernel(let kernel): return reduced(kernel, axes: axes, keepDim: keepDim)
+            case .mean: return withoutGrad { reduced(.sum, axes: axes, keepDim: keepDim) / Double(reducedCount(axes)) }
+            case .euclideanNorm: return withoutGrad { reduced(.sumOfSquares, axes: axes, keepDim: keepDim).sqrt() }
+            case .logSumExp: return withoutGrad { logSumExp(axes: axes, keepDim: keepDim) }
             }
         }
-        return result
     }
 
     /// Stops with PyTorch's message unless the dtype is floating point (mean, var, norm).

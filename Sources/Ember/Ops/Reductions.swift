@@ -250,7 +250,7 @@ extension Tensor {
     ///     logits.argmax(dim: -1)
     public func argmax(dim: Int? = nil, keepDim: Bool = false) -> Tensor {
         let axis = dim.map { normalizedDim($0, op: "argmax()") }
-        return Tracing.record([self], { _ in .argReduce(max: true, dim: axis, keepDim: keepDim) }) {
+        return Dispatch.apply(self, { _ in .argReduce(max: true, dim: axis, keepDim: keepDim) }) {
             argReduced(isMax: true, axis: axis, keepDim: keepDim, op: "argmax()")
         }
     }
@@ -258,7 +258,7 @@ extension Tensor {
     /// Index (int64) of the first minimum along `dim`, or of the flattened tensor when `dim` is nil.
     public func argmin(dim: Int? = nil, keepDim: Bool = false) -> Tensor {
         let axis = dim.map { normalizedDim($0, op: "argmin()") }
-        return Tracing.record([self], { _ in .argReduce(max: false, dim: axis, keepDim: keepDim) }) {
+        return Dispatch.apply(self, { _ in .argReduce(max: false, dim: axis, keepDim: keepDim) }) {
             argReduced(isMax: false, axis: axis, keepDim: keepDim, op: "argmin()")
         }
     }

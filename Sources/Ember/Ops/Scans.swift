@@ -9,24 +9,13 @@ extension Tensor {
     ///     Tensor([1, 2, 3] as [Float]).cumsum(dim: 0)   // [1, 3, 6]
     public func cumsum(dim: Int) -> Tensor {
         let axis = normalizedDim(dim, op: "cumsum")
-        return Tracing.record([self], { _ in .cumulativeSum(dim: axis, reverse: false) }) {
-            let result = scanned(product: false, axis: axis)
-            if GraphRecorder.shouldRecord(self) {
-                let rank = self.rank
-                GraphRecorder.record("cumsum", inputs: [self], outputs: [result]) { context in
-                    // d/dx_i sum_k>=i g_k: a reversed running sum of the gradient.
-                    guard rank > 0 else { return [context.gradOutput] }
-                    return [context.gradOutput.reverseCumsum(axis: axis)]
-                }
-            }
-            return result
-        }
+        return Dispatch.apply(self, { _ in .cumulativeSum(dim: axis, reverse: false) }) { scanned(product: false, axis: axis) }
     }
 
     /// The running sum from the end along `axis` (cumsum's gradient), as a contiguous tensor.
     func reverseCumsum(axis: Int) -> Tensor {
-        Tracing.record([self], { _ in .cumulativeSum(dim: axis, reverse: true) }) {
-            flippedView(axis).cumsum(dim: axis).flippedView(axis).contiguous()
+        Dispatch.apply(self, { _ in .cumulativeSum(dim: axis, reverse: true) }) {
+            withoutGrad { flippedView(axis).cumsum(dim: axis).flippedView(axis).contiguous() }
         }
     }
 
@@ -37,23 +26,7 @@ extension Tensor {
     ///     Tensor([1, 2, 3] as [Float]).cumprod(dim: 0)  // [1, 2, 6]
     public func cumprod(dim: Int) -> Tensor {
         let axis = normalizedDim(dim, op: "cumprod")
-        return Tracing.record([self], { _ in .cumulativeProduct(dim: axis) }) {
-            let result = scanned(product: true, axis: axis)
-            if GraphRecorder.shouldRecord(self) {
-                let x = self, rank = self.rank
-                GraphRecorder.record("cumprod", inputs: [x], outputs: [result], saved: [x], savesOutputs: true) { context in
-                    let g = context.gradOutput, y = context.output
-                    guard rank > 0 else { return [g] }
-                    let hasZeros = withoutGrad { (x .== 0).any().item(as: Bool.self) }
-                    if !hasZeros {
-                        // d/dx_i = sum_{k>=i} g_k y_k / x_i.
-                        return [(g * y).flippedView(axis).cumsum(dim: axis).flippedView(axis) / x]
-                    }
-                    return [Tensor.cumprodGradientWithZeros(x, g, axis: axis)]
-                }
-            }
-            return result
-        }
+        return Dispatch.apply(self, { _ in .cumulativeProduct(dim: axis) }) { scanned(product: true, axis: axis) }
     }
 
     /// d/dx_i of sum_k g_k prod_{j<=k} x_j without dividing: for each i, the running product
@@ -78,11 +51,8 @@ extension Tensor {
         var strides = self.strides
         let offset = layout.offset + Swift.max(shape[axis] - 1, 0) * strides[axis]
         strides[axis] = -strides[axis]
-        let result = view(as: Layout(shape: shape, strides: strides, offset: offset))
-        if GraphRecorder.shouldRecord(self) {
-            GraphRecorder.record("flip", inputs: [self], outputs: [result]) { context in [context.gradOutput.flippedView(axis)] }
-        }
-        return result
+        // A view, where the flip primitive copies: the same values, and the same rule.
+        return Dispatch.apply(self, { _ in .flip([axis]) }) { view(as: Layout(shape: shape, strides: strides, offset: offset)) }
     }
 
     /// The forward scan, without recording.

@@ -127,38 +127,18 @@ extension Tensor {
     /// The primitive behind subscripts, narrow and select: a strided view of a sub-block.
     /// Its gradient places the incoming gradient into zeros of the input's shape.
     func sliced(_ components: [SliceComponent]) -> Tensor {
-        Tracing.record([self], { _ in .slice(components) }) { slicedUntraced(components) }
-    }
-
-    private func slicedUntraced(_ components: [SliceComponent]) -> Tensor {
-        let result = view(as: slicedLayout(components))
-        if GraphRecorder.shouldRecord(self) {
-            let inputShape = shape, inputType = dtype
-            GraphRecorder.record("slice", inputs: [self], outputs: [result]) { context in
-                [Tensor.embedding(context.gradOutput, intoZerosOf: inputShape, dtype: inputType, at: components)]
-            }
-        }
-        return result
+        Dispatch.apply(self, { _ in .slice(components) }) { view(as: slicedLayout(components)) }
     }
 
     /// Zeros of `shape` with `values` written into the slice `components` selects; the
     /// adjoint of `sliced`, and differentiable in `values` (its gradient is the slice again).
     static func embedding(_ values: Tensor, intoZerosOf shape: [Int], dtype: DType, at components: [SliceComponent]) -> Tensor {
-        Tracing.record([values], { _ in values.dtype == dtype ? .sliceScatter(shape: shape, components) : nil }) {
-            embeddingUntraced(values, intoZerosOf: shape, dtype: dtype, at: components)
+        Dispatch.apply(values, { _ in values.dtype == dtype ? .sliceScatter(shape: shape, components) : nil }, name: "sliceBackward",
+                       rule: { _ in .primitive(.sliceScatter(shape: shape, components)) }) {
+            let result = Tensor.zeros(shape, dtype: dtype)
+            CopyKernel.copy(from: values, into: result.view(as: result.slicedLayout(components)))
+            return result
         }
-    }
-
-    private static func embeddingUntraced(_ values: Tensor, intoZerosOf shape: [Int], dtype: DType, at components: [SliceComponent]) -> Tensor {
-        let result = Tensor.zeros(shape, dtype: dtype)
-        let target = result.view(as: result.slicedLayout(components))
-        CopyKernel.copy(from: values, into: target)
-        if GraphRecorder.shouldRecord(values) {
-            GraphRecorder.record("sliceBackward", inputs: [values], outputs: [result]) { context in
-                [context.gradOutput.sliced(components)]
-            }
-        }
-        return result
     }
 
     /// Indexes with integers, ranges and strides, PyTorch style; the result is a view.

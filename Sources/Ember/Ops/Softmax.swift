@@ -17,7 +17,7 @@ extension Tensor {
     public func logSoftmax(dim: Int) -> Tensor { softmaxFamily(log: true, dim: dim) }
 
     private func softmaxFamily(log: Bool, dim: Int) -> Tensor {
-        Tracing.record([self], { _ in .softmax(dim: self.normalizedDim(dim, op: log ? "logSoftmax" : "softmax"), log: log) }) {
+        Dispatch.apply(self, { _ in .softmax(dim: self.normalizedDim(dim, op: log ? "logSoftmax" : "softmax"), log: log) }) {
             let name = log ? "logSoftmax" : "softmax"
             emberPrecondition(dtype.isFloatingPoint, "\(name): not implemented for '\(dtype)' tensors (shape \(shape)); convert with to(.float32) first")
             let axes = reductionDims([dim], op: name)
@@ -34,15 +34,6 @@ extension Tensor {
             for (position, axis) in layout.order.enumerated() { inverse[axis] = position }
             var result = stored.view(as: Layout(shape: shape, strides: inverse.map { stored.strides[$0] }, offset: 0))
             if isHalf { result = withoutGrad { result.to(dtype) } }
-            if GraphRecorder.shouldRecord(self) {
-                GraphRecorder.record(name, inputs: [self], outputs: [result], savesOutputs: true) { context in
-                    let g = context.gradOutput, y = context.output
-                    if log {
-                        return [g - y.exp() * g.sum(dims: [dim], keepDim: true)]
-                    }
-                    return [y * (g - (g * y).sum(dims: [dim], keepDim: true))]
-                }
-            }
             return result
         }
     }

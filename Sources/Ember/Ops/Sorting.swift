@@ -41,7 +41,7 @@ extension Tensor {
     /// ``Primitive/argsort(dim:descending:)`` in a graph, so that sort and topk trace as it
     /// and a gather.
     private func sortIndices(axis: Int, descending: Bool) -> Tensor {
-        Tracing.record([self], { _ in .argsort(dim: axis, descending: descending) }) {
+        Dispatch.apply(self, { _ in .argsort(dim: axis, descending: descending) }) {
             sortIndicesUntraced(axis: axis, descending: descending)
         }
     }

@@ -108,7 +108,8 @@ extension UnaryOperation {
 extension Tensor {
     /// Applies a unary operation (the path every unary method takes).
     func apply(_ operation: UnaryOperation, parameters: (Double, Double) = (0, 0)) -> Tensor {
-        Tracing.record([self], { _ in .unary(operation.name, p0: parameters.0, p1: parameters.1) }) {
+        Dispatch.apply(self, { _ in .unary(operation.name, p0: parameters.0, p1: parameters.1) },
+                       rule: { _ in .unary(operation, p0: parameters.0, p1: parameters.1) }) {
             var input = self
             var resultType = dtype.computeType
             if dtype.isIntegral && !operation.keepsIntegerType {
@@ -122,22 +123,6 @@ extension Tensor {
             var result = Tensor(uninitializedLike: input, dtype: resultType)
             ElementwiseKernel.unary(operation.kernel, input, into: result, parameters: parameters)
             if dtype == .float16 || dtype == .bfloat16 { result = withoutGrad { result.to(dtype) } }
-
-            if let derivative = operation.derivative, GraphRecorder.shouldRecord(self) {
-                let x = self
-                let savesInput = operation.saves == .input || operation.saves == .inputAndOutput
-                let savesOutput = operation.saves == .output || operation.saves == .inputAndOutput
-                GraphRecorder.record(operation.name, inputs: [x], outputs: [result],
-                                     saved: savesInput ? [x] : [], savesOutputs: savesOutput) { context in
-                    [derivative(x, savesOutput ? context.output : x, context.gradOutput, parameters)]
-                }
-            } else if operation.derivative == nil && GraphRecorder.shouldRecord(self) {
-                // Piecewise-constant functions: the gradient is zero, but the output stays in the graph.
-                let x = self
-                GraphRecorder.record(operation.name, inputs: [x], outputs: [result]) { context in
-                    [Tensor.zeros(context.gradOutput.shape, dtype: context.gradOutput.dtype)]
-                }
-            }
             return result
         }
     }

@@ -1,15 +1,7 @@
-/// View operations: new layouts over the same storage, no copies. Each records a backward
-/// rule that maps the gradient back to the input's shape.
+/// View operations: new layouts over the same storage, no copies. Each goes through the
+/// dispatch as its primitive (reshape, permute, expand), whose rule maps the gradient back to
+/// the input's shape.
 extension Tensor {
-    /// Records `result` as a view of `self` whose gradient maps back with `backward`.
-    @inline(__always)
-    private func recordView(_ name: String, _ result: Tensor, backward: @escaping (Tensor) -> Tensor) -> Tensor {
-        if GraphRecorder.shouldRecord(self) {
-            GraphRecorder.record(name, inputs: [self], outputs: [result]) { context in [backward(context.gradOutput)] }
-        }
-        return result
-    }
-
     /// Resolves a single -1 in `shape` and checks the element count.
     func inferShape(_ shape: [Int], op: String) -> [Int] {
         var result = shape
@@ -59,14 +51,11 @@ extension Tensor {
     ///
     ///     Tensor.arange(6).reshaped([2, -1])   // shape [2, 3]
     public func reshaped(_ shape: [Int]) -> Tensor {
-        Tracing.record([self], { .reshape($0.shape) }) {
+        Dispatch.apply(self, { .reshape($0.shape) }) {
             let newShape = inferShape(shape, op: "reshape")
             if newShape == self.shape { return self }
             if let strides = viewStrides(for: newShape) {
-                let input = self.shape
-                return recordView("reshape", view(as: Layout(shape: newShape, strides: strides, offset: layout.offset))) {
-                    $0.reshaped(input)
-                }
+                return view(as: Layout(shape: newShape, strides: strides, offset: layout.offset))
             }
             return contiguous().reshaped(newShape)
         }
@@ -77,13 +66,12 @@ extension Tensor {
 
     /// A view with a new shape; stops if the layout cannot be viewed that way (use `reshaped`).
     public func view(_ shape: [Int]) -> Tensor {
-        Tracing.record([self], { .reshape($0.shape) }) {
+        Dispatch.apply(self, { .reshape($0.shape) }, name: "view") {
             let newShape = inferShape(shape, op: "view")
             guard let strides = viewStrides(for: newShape) else {
                 emberFailure("view: view size is not compatible with input tensor's size and stride (shape \(self.shape), strides \(self.strides), requested \(shape)); at least one dimension spans across two contiguous subspaces. Use reshaped(_:) instead.")
             }
-            let input = self.shape
-            return recordView("view", view(as: Layout(shape: newShape, strides: strides, offset: layout.offset))) { $0.reshaped(input) }
+            return view(as: Layout(shape: newShape, strides: strides, offset: layout.offset))
         }
     }
 
@@ -102,14 +90,11 @@ extension Tensor {
     ///
     ///     x.permuted([0, 2, 1])
     public func permuted(_ dims: [Int]) -> Tensor {
-        Tracing.record([self], { _ in .permute(dims.map { self.normalizedDim($0, op: "permute") }) }) {
+        Dispatch.apply(self, { _ in .permute(dims.map { self.normalizedDim($0, op: "permute") }) }) {
             emberPrecondition(dims.count == rank, "permute: number of dims don't match in permute (got \(dims.count) for a tensor of rank \(rank))")
             let order = dims.map { normalizedDim($0, op: "permute") }
             emberPrecondition(Set(order).count == rank, "permute: repeated dim in \(dims)")
-            let result = view(as: Layout(shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: layout.offset))
-            var inverse = [Int](repeating: 0, count: rank)
-            for (i, d) in order.enumerated() { inverse[d] = i }
-            return recordView("permute", result) { $0.permuted(inverse) }
+            return view(as: Layout(shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: layout.offset))
         }
     }
 
@@ -132,20 +117,19 @@ extension Tensor {
 
     /// Inserts a dimension of size one at `dim`.
     public func unsqueezed(_ dim: Int) -> Tensor {
-        Tracing.record([self], { .reshape($0.shape) }) {
+        Dispatch.apply(self, { .reshape($0.shape) }, name: "unsqueeze") {
             let d = normalizedDim(dim, op: "unsqueeze", rank: rank + 1)
             var newShape = shape, newStrides = strides
             let stride = d < rank ? shape[d] * strides[d] : 1
             newShape.insert(1, at: d)
             newStrides.insert(stride, at: d)
-            let input = shape
-            return recordView("unsqueeze", view(as: Layout(shape: newShape, strides: newStrides, offset: layout.offset))) { $0.reshaped(input) }
+            return view(as: Layout(shape: newShape, strides: newStrides, offset: layout.offset))
         }
     }
 
     /// Removes dimensions of size one (all of them, or only `dim`).
     public func squeezed(_ dim: Int? = nil) -> Tensor {
-        Tracing.record([self], { .reshape($0.shape) }) {
+        Dispatch.apply(self, { .reshape($0.shape) }, name: "squeeze") {
             var keep = Array(0..<rank)
             if let dim {
                 let d = normalizedDim(dim, op: "squeeze")
@@ -154,9 +138,7 @@ extension Tensor {
             } else {
                 keep = keep.filter { shape[$0] != 1 }
             }
-            let input = shape
-            let result = view(as: Layout(shape: keep.map { shape[$0] }, strides: keep.map { strides[$0] }, offset: layout.offset))
-            return recordView("squeeze", result) { $0.reshaped(input) }
+            return view(as: Layout(shape: keep.map { shape[$0] }, strides: keep.map { strides[$0] }, offset: layout.offset))
         }
     }
 
@@ -165,7 +147,7 @@ extension Tensor {
     ///
     ///     Tensor([1, 2, 3] as [Float]).expanded(to: [4, 3])
     public func expanded(to shape: [Int]) -> Tensor {
-        Tracing.record([self], { .expand($0.shape) }) {
+        Dispatch.apply(self, { .expand($0.shape) }) {
             emberPrecondition(shape.count >= rank, "expand: the number of sizes provided (\(shape.count)) must be greater or equal to the number of dimensions in the tensor (\(rank))")
             let pad = shape.count - rank
             var target = shape
@@ -176,8 +158,7 @@ extension Tensor {
             }
             if target == self.shape { return self }
             let strides = Broadcast.strides(of: layout, to: target)
-            let input = self.shape
-            return recordView("expand", view(as: Layout(shape: target, strides: strides, offset: layout.offset))) { $0.sumToShape(input) }
+            return view(as: Layout(shape: target, strides: strides, offset: layout.offset))
         }
     }
 

@@ -88,9 +88,9 @@ struct CompileOperationTests {
         }
     }
 
-    /// The ops written as methods that have a graph form, by catalogue name.
-    nonisolated(unsafe) static let weight = Tensor.randn([2, 1, 2, 2], dtype: .float64, generator: RandomGenerator(seed: 9))
+    static let weight = Tensor.randn([2, 1, 2, 2], dtype: .float64, generator: RandomGenerator(seed: 9))
 
+    /// The ops written as methods that have a graph form, by catalogue name.
     nonisolated(unsafe) static let methodCases: [(name: String, arity: Int, body: ([Tensor]) -> Tensor)] = [
         ("eq", 2, { $0[0] .== $0[1] }), ("ne", 2, { $0[0] .!= $0[1] }), ("lt", 2, { $0[0] .< $0[1] }),
         ("le", 2, { $0[0] .<= $0[1] }), ("gt", 2, { $0[0] .> $0[1] }), ("ge", 2, { $0[0] .>= $0[1] }),
