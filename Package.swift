@@ -9,6 +9,7 @@ let package = Package(
     name: "Ember",
     products: [
         .library(name: "Ember", targets: ["Ember"]),
+        .library(name: "EmberONNX", targets: ["EmberONNX"]),
         .executable(name: "ember-bench", targets: ["ember-bench"]),
         .executable(name: "ember-example", targets: ["ember-example"]),
         .executable(name: "custom-op-example", targets: ["custom-op-example"]),
@@ -21,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         // The `ember` command line's argument parsing.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // ONNX files are protobuf; EmberONNX links only the runtime library (its generated code
+        // is committed, so no build runs the protoc plugin).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "CEmberKernels"),
@@ -29,6 +33,9 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         // The bundled digits dataset (Datasets.digits()) is a resource of the library.
         .target(name: "Ember", dependencies: ["EmberKernels"], resources: [.copy("Resources/digits.csv.gz")]),
+        // ONNX export (and, later, import) over the graph IR; its own target so that Ember itself
+        // needs no protobuf.
+        .target(name: "EmberONNX", dependencies: ["Ember", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The `ember` command line (train, eval, predict); the training loop itself is in Ember.
         .executableTarget(name: "ember", dependencies: ["Ember", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "ember-bench", dependencies: ["Ember", "EmberKernels"]),
@@ -44,9 +51,12 @@ let package = Package(
         .executableTarget(name: "ember-fuzz", dependencies: ["Ember"]),
         // Writes one file per format for scripts/interop/check_numpy_reads_ember.py.
         .executableTarget(name: "ember-interop-writer", dependencies: ["Ember"]),
+        // Exports the models of scripts/onnx/check_onnxruntime.py's check, with inputs and outputs.
+        .executableTarget(name: "ember-onnx-cases", dependencies: ["Ember", "EmberONNX"]),
         .testTarget(name: "EmberKernelsTests", dependencies: ["EmberKernels", "CEmberKernels"]),
         .testTarget(name: "EmberTests", dependencies: ["Ember"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberExamplesTests", dependencies: ["Ember", "EmberExamples"]),
+        .testTarget(name: "EmberONNXTests", dependencies: ["Ember", "EmberONNX"]),
     ],
     swiftLanguageModes: [.v6]
 )
