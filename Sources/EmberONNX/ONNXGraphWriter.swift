@@ -134,6 +134,13 @@ struct ONNXGraphWriter {
         return name
     }
 
+    /// An initializer holding `tensor`, named after `hint`.
+    mutating func constant(_ tensor: Tensor, hint: String) -> String {
+        let name = unique(hint)
+        addInitializer(tensor, name: name)
+        return name
+    }
+
     /// A scalar initializer of `dtype`.
     mutating func scalar(_ value: Double, _ dtype: DType) -> String {
         let key = "\(dtype):\(value.bitPattern)"

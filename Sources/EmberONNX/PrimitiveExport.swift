@@ -120,10 +120,10 @@ extension ONNXGraphWriter {
             // TopK's second output: the indices in sorted order.
             emit("TopK", [operand(inputs[0]), int64s([size])],
                  [.int("axis", dim), .int("largest", descending ? 1 : 0), .int("sorted", 1)], outputs: [nil, output])
+        case .lstm(let reverse):
+            lstm(inputs, reverse: reverse, dtype: outType, output: output)
         case .sliceScatter, .sliceAssign, .conv2dWeightGradient, .maxPool2dBackward,
              .cumulativeProduct, .opaque:
-            note(node.primitive.name)
-        @unknown default:
             note(node.primitive.name)
         }
     }
@@ -332,6 +332,33 @@ extension ONNXGraphWriter {
         let tail = emit("Slice", [x, int64s([size - s]), int64s([size]), int64s([dim])])
         let head = emit("Slice", [x, int64s([0]), int64s([size - s]), int64s([dim])])
         emit("Concat", [tail, head], [.int("axis", dim)], name: output)
+    }
+
+    /// ONNX's LSTM op over inputs that are already projected: X is the input gates [T, B, 4H]
+    /// (input size 4H), W a permutation that puts PyTorch's gate order (i, f, g, o) into
+    /// ONNX's (i, o, f, c), exact since each row picks one element, R the hidden weight with
+    /// its rows in ONNX's order, no bias (Ember's gates carry both). The results are joined
+    /// into the primitive's [T + 2, B, H].
+    private mutating func lstm(_ inputs: [Int], reverse: Bool, dtype: DType, output: String) {
+        let hidden = graph.values[inputs[2]].shape[1]
+        let order = [0, 3, 1, 2] // ONNX's gate k is PyTorch's gate order[k]
+        var permutation = [Double](repeating: 0, count: 16 * hidden * hidden)
+        var rows: [Int] = []
+        for (block, source) in order.enumerated() {
+            for j in 0..<hidden {
+                permutation[(block * hidden + j) * 4 * hidden + source * hidden + j] = 1
+                rows.append(source * hidden + j)
+            }
+        }
+        let w = constant(Tensor(shape: [1, 4 * hidden, 4 * hidden], scalars: permutation).to(dtype), hint: "lstm_gate_order")
+        let r = emit("Unsqueeze", [emit("Gather", [operand(inputs[1], as: dtype), int64s(rows)], [.int("axis", 0)]), int64s([0])])
+        let h0 = emit("Unsqueeze", [operand(inputs[2], as: dtype), int64s([0])])
+        let c0 = emit("Unsqueeze", [operand(inputs[3], as: dtype), int64s([0])])
+        let results = emit("LSTM", [operand(inputs[0], as: dtype), w, r, "", "", h0, c0],
+                           [.int("hidden_size", hidden), .string("direction", reverse ? "reverse" : "forward")],
+                           outputs: [nil, nil, nil])
+        let steps = emit("Squeeze", [results[0], int64s([1])])
+        emit("Concat", [steps, results[1], results[2]], [.int("axis", 0)], name: output)
     }
 
     // MARK: Helpers

@@ -35,6 +35,8 @@ final class Adapter: Module, Layer {
     func callAsFunction(_ input: Tensor) -> Tensor { body(input) }
 }
 
+let lstm = LSTM(inputSize: 6, hiddenSize: 5, numLayers: 2, batchFirst: true)
+let bidirectional = LSTM(inputSize: 6, hiddenSize: 4, bidirectional: true)
 let gru = GRU(inputSize: 6, hiddenSize: 5, batchFirst: true)
 let rnn = RNN(inputSize: 6, hiddenSize: 5)
 let attention = MultiheadAttention(embedDim: 16, numHeads: 4, batchFirst: true)
@@ -83,6 +85,11 @@ let cases: [Case] = [
     Case(name: "upsample_nearest", model: Upsample(scaleFactor: 2, mode: .nearest), input: image([1, 2, 3, 4])),
     Case(name: "upsample_bilinear", model: Upsample(scaleFactor: 2, mode: .bilinear, alignCorners: false), input: image([1, 2, 3, 4])),
     Case(name: "embedding", model: Embedding(numEmbeddings: 10, embeddingDim: 4), input: Tensor([[1, 2, 9], [0, 0, 3]] as [[Int]])),
+    Case(name: "lstm", model: Adapter(lstm) { lstm($0).output }, input: image([2, 4, 6])),
+    Case(name: "lstm_bidirectional_state", model: Adapter(bidirectional) { x in
+        let (output, state) = bidirectional(x)
+        return Tensor.cat([output.flattened(), state.h.flattened(), state.c.flattened()], dim: 0)
+    }, input: image([3, 2, 6])),
     Case(name: "gru", model: Adapter(gru) { gru($0).output }, input: image([2, 4, 6])),
     Case(name: "rnn", model: Adapter(rnn) { rnn($0).output }, input: image([4, 2, 6])),
     Case(name: "multihead_attention", model: Adapter(attention) { attention(query: $0, key: $0, value: $0).output },

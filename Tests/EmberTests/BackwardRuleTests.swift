@@ -107,6 +107,8 @@ struct BackwardRuleTests {
         let planes = image.detach().reshaped([2, 4, 5]).requiresGrad_()
         let averaged = random([2, averageGeometry.windows.outHeight, averageGeometry.windows.outWidth], seed: 13)
 
+        // Input gates [T = 3, B = 2, 4H = 8], W_hh [8, 2], h0 and c0 [2, 2].
+        let lstmInputs = [random([3, 2, 8], seed: 18), random([8, 2], seed: 19), random([2, 2], seed: 20), random([2, 2], seed: 21)]
         let cases: [(Primitive, [Tensor])] = [
             (.unary("tanh"), [x]), (.unary("log"), [positive]), (.unary("clamp", p0: -0.5, p1: 0.5), [x]),
             (.binary("mul"), [x, v]), (.binary("div"), [x, positive]), (.binary("pow"), [positive, y]),
@@ -129,6 +131,7 @@ struct BackwardRuleTests {
             (.flip([0, 1]), [x]), (.constantPad([1, 0, 2, -1], value: 3), [x]),
             (.cumulativeSum(dim: 1, reverse: false), [x]), (.cumulativeSum(dim: 0, reverse: true), [x]),
             (.cumulativeProduct(dim: 1), [x]), (.roll(shift: 2, dim: 1), [x]), (.repeat([2, 1, 2]), [x]),
+            (.lstm(reverse: false), lstmInputs), (.lstm(reverse: true), lstmInputs),
         ]
         for (primitive, inputs) in cases {
             let output = withGrad { bare(primitive, inputs) }

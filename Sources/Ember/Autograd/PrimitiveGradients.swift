@@ -19,6 +19,7 @@ extension Primitive {
             return SavedValues(inputs: .all)
         case .softmax: return SavedValues(output: true)
         case .cumulativeProduct: return SavedValues(inputs: .all, output: true)
+        case .lstm: return SavedValues(inputs: .all)
         case .compare, .logical, .cast, .copy, .reshape, .permute, .expand, .slice, .sliceScatter, .averagePool2d, .flip,
              .constantPad, .cumulativeSum, .argReduce, .argsort, .sliceAssign, .roll, .repeat, .opaque:
             return .none
@@ -132,6 +133,8 @@ extension Primitive {
             // d/dx_i sum_k>=i g_k: a running sum of the gradient in the other direction.
             guard !context.inputShape(0).isEmpty else { return [g] }
             return [reverse ? g.cumsum(dim: dim) : g.reverseCumsum(axis: dim)]
+        case .lstm(let reverse):
+            return FusedLSTMLayer.packedGradients(context, reverse: reverse)
         case .cumulativeProduct(let dim):
             let x = context.savedInput(0)!, y = context.output
             guard x.rank > 0 else { return [g] }

@@ -152,6 +152,8 @@ public struct CPUBackend: Backend {
         case .cumulativeSum(let dim, let reverse): return reverse ? inputs[0].reverseCumsum(axis: dim) : inputs[0].cumsum(dim: dim)
         case .argsort(let dim, let descending): return inputs[0].argsort(dim: dim, descending: descending)
         case .cumulativeProduct(let dim): return inputs[0].cumprod(dim: dim)
+        case .lstm(let reverse):
+            return FusedLSTMLayer.packed(inputGates: inputs[0], hiddenWeight: inputs[1], h0: inputs[2], c0: inputs[3], reverse: reverse)
         case .sliceAssign(let components):
             let result = inputs[0].contiguousCopy()
             CopyKernel.copy(from: inputs[1], into: result.sliced(components))

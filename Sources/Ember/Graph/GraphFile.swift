@@ -179,6 +179,7 @@ extension Primitive {
         case .binary, .compare, .logical, .matmul, .conv2dInputGradient, .conv2dWeightGradient, .gather,
              .maxPool2dBackward, .sliceAssign: return 2...2
         case .select, .scatter: return 3...3
+        case .lstm: return 4...4
         case .layerNorm(_, _, let hasWeight, let hasBias): let n = 1 + (hasWeight ? 1 : 0) + (hasBias ? 1 : 0); return n...n
         case .conv2d: return 2...3
         case .concatenate: return 1...(1 << 16)
@@ -242,6 +243,7 @@ extension Primitive {
             guard let components = attributes["components"].flatMap(SliceComponent.parse) else { return nil }
             self = .sliceAssign(components)
         case "cumprod": guard let dim = int("dim") else { return nil }; self = .cumulativeProduct(dim: dim)
+        case "lstm": guard let reverse = bool("reverse") else { return nil }; self = .lstm(reverse: reverse)
         case "roll": guard let shift = int("shift"), let dim = int("dim") else { return nil }; self = .roll(shift: shift, dim: dim)
         case "repeat": guard let repeats = list("repeats") else { return nil }; self = .repeat(repeats)
         case "argsort":

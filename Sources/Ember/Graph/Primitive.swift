@@ -84,6 +84,11 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
     case roll(shift: Int, dim: Int)
     /// The tensor tiled `repeats[i]` times along each dimension (extra leading repeats add dimensions).
     case `repeat`([Int])
+    /// One LSTM layer's whole recurrence in one direction (`FusedLSTMLayer`): from the input
+    /// gates of every step [T, B, 4H] (the input projection and both biases added, PyTorch's
+    /// gate order i, f, g, o), the hidden weight [4H, H] and the initial h and c [B, H], the
+    /// states as one value [T + 2, B, H]: every step's h in time order, then the last h and c.
+    case lstm(reverse: Bool)
 
     /// An op traced by its eager call, as an extern kernel: it runs in compiled code but has no
     /// graph form of its own yet, so a graph holding one cannot be saved (pooling, scans,
@@ -126,6 +131,7 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
         case .sliceAssign: return "sliceAssign"
         case .roll: return "roll"
         case .repeat: return "repeat"
+        case .lstm: return "lstm"
         case .conv2d: return "conv2d"
         case .conv2dInputGradient: return "conv2dInputGradient"
         case .conv2dWeightGradient: return "conv2dWeightGradient"
@@ -160,6 +166,7 @@ public enum Primitive: Hashable, Sendable, CustomStringConvertible {
         case .argReduce(_, let dim, let keepDim): return [("dim", dim.map(String.init) ?? "none"), ("keepDim", "\(keepDim)")]
         case .argsort(let dim, let descending): return [("dim", "\(dim)"), ("descending", "\(descending)")]
         case .cumulativeProduct(let dim): return [("dim", "\(dim)")]
+        case .lstm(let reverse): return [("reverse", "\(reverse)")]
         case .sliceAssign(let components): return [("components", SliceComponent.text(components))]
         case .roll(let shift, let dim): return [("shift", "\(shift)"), ("dim", "\(dim)")]
         case .repeat(let repeats): return [("repeats", list(repeats))]

@@ -144,6 +144,14 @@ extension Primitive {
         case .sliceAssign(let components):
             guard inputs[1].dtype == first.dtype, Primitive.subscriptShape(first.shape, components) == inputs[1].shape else { return nil }
             return result(first.shape, first.dtype)
+        case .lstm:
+            let (gates, weight, h0, c0) = (inputs[0], inputs[1], inputs[2], inputs[3])
+            guard first.dtype == .float32 || first.dtype == .float64, [weight, h0, c0].allSatisfy({ $0.dtype == first.dtype }),
+                  gates.shape.count == 3, gates.shape[0] >= 1, h0.shape.count == 2 else { return nil }
+            let (steps, batch, hidden) = (gates.shape[0], gates.shape[1], h0.shape[1])
+            guard hidden >= 1, gates.shape[2] == 4 * hidden, weight.shape == [4 * hidden, hidden],
+                  h0.shape == [batch, hidden], c0.shape == [batch, hidden] else { return nil }
+            return result([steps + 2, batch, hidden], first.dtype)
         case .cumulativeProduct(let dim):
             guard dim >= 0 && dim < Swift.max(rank, 1) else { return nil }
             return result(first.shape, first.dtype.isFloatingPoint ? first.dtype : .int64)

@@ -37,6 +37,14 @@ enum FusedLSTMLayer {
         let steps = inputGates.shape[0], batch = h0.shape[0], hidden = h0.shape[1], dtype = h0.dtype
         let inputs = [inputGates, hiddenWeight, h0, c0]
         let record = GraphRecorder.shouldRecord(inputs)
+        if Tracing.recordingContext != nil && !record {
+            // A trace records the recurrence as one primitive and the three results as slices of
+            // it (with gradients the trace still fails here: the closure node below has no
+            // graph form, and the function runs eagerly).
+            let states = packed(inputGates: inputGates, hiddenWeight: hiddenWeight, h0: h0, c0: c0, reverse: reverse)
+            return (states.narrow(dim: 0, start: 0, length: steps), states.select(dim: 0, index: steps),
+                    states.select(dim: 0, index: steps + 1))
+        }
         let layout = StateLayout(steps: steps, reverse: reverse)
         // hs and cs hold the states in time order, the initial state at the end the recurrence
         // starts from: `layout.previous(t)` is the row of step t's input state, `layout.next(t)`
@@ -81,6 +89,26 @@ enum FusedLSTMLayer {
                                   layout: layout, gradOutputs: gradOutputs, needs: needs)
         }
         return (output, hN, cN)
+    }
+
+    /// The recurrence as one value, [T + 2, B, H]: every step's h in time order, then the last h
+    /// and c. What a trace records (``Primitive/lstm(reverse:)``) and `CPUBackend` runs.
+    static func packed(inputGates: Tensor, hiddenWeight: Tensor, h0: Tensor, c0: Tensor, reverse: Bool) -> Tensor {
+        Dispatch.apply([inputGates, hiddenWeight, h0, c0], { _ in .lstm(reverse: reverse) }) {
+            let states = withoutGrad { apply(inputGates: inputGates, hiddenWeight: hiddenWeight, h0: h0, c0: c0, reverse: reverse) }
+            return Tensor.cat([states.output, states.h.unsqueezed(0), states.c.unsqueezed(0)], dim: 0)
+        }
+    }
+
+    /// The vector-Jacobian product of ``packed(inputGates:hiddenWeight:h0:c0:reverse:)``: its
+    /// gradient split back into those of the outputs, the last h and the last c.
+    static func packedGradients(_ context: BackwardContext, reverse: Bool) -> [Tensor?] {
+        let g = context.gradOutput, steps = g.shape[0] - 2
+        return differentiableBackward(inputGates: context.savedInput(0)!, hiddenWeight: context.savedInput(1)!,
+                                      h0: context.savedInput(2)!, c0: context.savedInput(3)!,
+                                      layout: StateLayout(steps: steps, reverse: reverse),
+                                      gradOutputs: [g.narrow(dim: 0, start: 0, length: steps),
+                                                    g.select(dim: 0, index: steps), g.select(dim: 0, index: steps + 1)])
     }
 
     /// Which rows of the [T + 1, B, H] state buffers belong to which time step.

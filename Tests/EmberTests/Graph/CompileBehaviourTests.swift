@@ -285,6 +285,34 @@ struct CompileBehaviourTests {
         expectClose(loaded([x])[0], expected, relative: 1e-5, absolute: 1e-6)
     }
 
+    /// An LSTM traces for inference as one `lstm` primitive per layer and direction (the fused
+    /// recurrence, not its steps), gives eager's bits, and its graph saves and loads.
+    @Test func lstmLayersTraceAsOnePrimitiveEach() throws {
+        let lstm = LSTM(inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, generator: RandomGenerator(seed: 2))
+        let f = compile { (x: Tensor) -> Tensor in
+            let (output, state) = lstm(x)
+            return Tensor.cat([output.flattened(), state.h.flattened(), state.c.flattened()], dim: 0)
+        }
+        let x = Tensor.randn([5, 2, 3], generator: RandomGenerator(seed: 3))
+        let expected = withNoGrad { () -> Tensor in
+            let (output, state) = lstm(x)
+            return Tensor.cat([output.flattened(), state.h.flattened(), state.c.flattened()], dim: 0)
+        }
+        let compiled = withNoGrad { f(x) }
+        #expect(f.lastFailure == nil)
+        #expect(compiled.scalars(as: Float.self) == expected.scalars(as: Float.self))
+        let recurrences = f.graph!.nodes.map(\.primitive).filter { if case .lstm = $0 { return true } else { return false } }
+        #expect(recurrences == [.lstm(reverse: false), .lstm(reverse: true), .lstm(reverse: false), .lstm(reverse: true)])
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lstm-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try f.save(to: url)
+        #expect(try GraphFunction(contentsOf: url)([x])[0].scalars(as: Float.self) == expected.scalars(as: Float.self))
+        // With gradients the recurrence is still a closure node: the function runs eagerly.
+        let g = compile { (x: Tensor) in lstm(x).output.sum() }
+        _ = g(x)
+        #expect(g.graph == nil && g.lastFailure != nil)
+    }
+
     @Test func rearrangingOpsSaveAndLoad() throws {
         let f = compile { (xs: [Tensor]) -> [Tensor] in
             let x = xs[0]
