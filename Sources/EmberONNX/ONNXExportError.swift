@@ -12,6 +12,9 @@ public enum ONNXExportError: Error, CustomStringConvertible, Equatable {
     case unsupportedOperations([String], opset: Int)
     /// A tensor of this dtype cannot be written as an ONNX initializer.
     case unsupportedDType(DType)
+    /// The function cannot be one graph with a symbolic dimension (its structure or a constant
+    /// changes with the dynamic size in a way ONNX export cannot express).
+    case dynamicSizeNotExpressible(String)
     /// An argument is out of range (the opset, the number of names, a dynamic dimension).
     case invalidArgument(String)
 
@@ -23,6 +26,8 @@ public enum ONNXExportError: Error, CustomStringConvertible, Equatable {
             return "exportONNX: no ONNX form at opset \(opset) for: \(names.joined(separator: ", "))"
         case .unsupportedDType(let dtype):
             return "exportONNX: \(dtype) tensors cannot be written to ONNX"
+        case .dynamicSizeNotExpressible(let reason):
+            return "exportONNX: cannot export with a dynamic dimension: \(reason)"
         case .invalidArgument(let message):
             return "exportONNX: \(message)"
         }

@@ -14,6 +14,10 @@ struct ONNXGraphWriter {
     /// write-backs of its side effects).
     let outputs: [Int]
     let opset: Int
+    /// The symbolic dimension, when the export asked for one.
+    let dynamic: DynamicSize?
+    /// The dynamic size read from the input, once emitted.
+    var runtimeSizeName: String?
     private(set) var nodes: [Onnx_NodeProto] = []
     private(set) var initializers: [Onnx_TensorProto] = []
     /// Primitive names with no ONNX form, once each, in order of appearance.
@@ -29,8 +33,9 @@ struct ONNXGraphWriter {
     private let outputNames: [String]
 
     init(graph: Graph, outputs: [Int], opset: Int, inputNames: [String], outputNames: [String],
-         tensorNames: [ObjectIdentifier: String]) {
+         tensorNames: [ObjectIdentifier: String], dynamic: DynamicSize? = nil) {
         self.graph = graph
+        self.dynamic = dynamic
         self.outputs = outputs
         self.opset = opset
         self.inputNames = inputNames
@@ -61,12 +66,14 @@ struct ONNXGraphWriter {
 
     /// Translates every node, then wires the outputs; the finished graph.
     mutating func write(name: String) -> Onnx_GraphProto {
-        for node in graph.nodes { translate(node, output: names[node.output]) }
+        for (index, node) in graph.nodes.enumerated() {
+            translate(node, output: names[node.output], other: dynamic?.other.nodes[index].primitive)
+        }
         var proto = Onnx_GraphProto()
         proto.name = name
         for (index, value) in graph.values.enumerated() {
             guard case .input = value.source else { continue }
-            proto.input.append(Onnx_ValueInfoProto(name: names[index], dtype: value.dtype, shape: value.shape))
+            proto.input.append(valueInfo(index, name: names[index]))
         }
         for (position, value) in outputs.enumerated() {
             var name = names[value]
@@ -74,12 +81,17 @@ struct ONNXGraphWriter {
                 // An output that is an input, a constant, or returned twice: copied under its name.
                 name = emit("Identity", [operand(value)], name: unique(outputNames[position]))
             }
-            let info = graph.values[value]
-            proto.output.append(Onnx_ValueInfoProto(name: name, dtype: info.dtype, shape: info.shape))
+            proto.output.append(valueInfo(value, name: name))
         }
         proto.node = nodes
         proto.initializer = initializers
         return proto
+    }
+
+    private func valueInfo(_ value: Int, name: String) -> Onnx_ValueInfoProto {
+        let info = graph.values[value]
+        return Onnx_ValueInfoProto(name: name, dtype: info.dtype, shape: info.shape,
+                                   symbolic: dynamic?.dynamicAxes(of: value, in: graph) ?? [], symbol: dynamic?.symbol ?? "")
     }
 
     // MARK: Values
@@ -95,7 +107,7 @@ struct ONNXGraphWriter {
         let key = "\(value):\(dtype)"
         if let name = converted[key] { return name }
         let name: String
-        if case .constant(let tensor) = info.source {
+        if case .constant(let tensor) = info.source, !isSizedByDynamic(value) {
             name = unique("\(names[value])_\(dtype)")
             addInitializer(withNoGrad { tensor.to(dtype) }, name: name)
         } else {
@@ -111,9 +123,21 @@ struct ONNXGraphWriter {
         guard !written.contains(value) else { return }
         written.insert(value)
         switch graph.values[value].source {
+        case .constant(let tensor) where isSizedByDynamic(value):
+            // One repeated value (checked by DynamicSize), in a shape computed at run time.
+            let element = withNoGrad { tensor.reshaped([-1]).narrow(dim: 0, start: 0, length: 1) }
+            guard let valueProto = try? Onnx_TensorProto(element, name: "value") else { return note("\(tensor.dtype) constant") }
+            emit("ConstantOfShape", [shapeTensor(tensor.shape, dynamic!.other.values[value].shape)],
+                 [.tensor("value", valueProto)], name: names[value])
         case .captured(let tensor), .constant(let tensor): addInitializer(tensor, name: names[value])
         case .input, .node: break
         }
+    }
+
+    /// A constant whose shape follows the dynamic size.
+    private func isSizedByDynamic(_ value: Int) -> Bool {
+        guard let dynamic, case .constant = graph.values[value].source else { return false }
+        return graph.values[value].shape != dynamic.other.values[value].shape
     }
 
     private mutating func addInitializer(_ tensor: Tensor, name: String) {

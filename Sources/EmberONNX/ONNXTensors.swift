@@ -62,10 +62,11 @@ enum ONNXAttribute {
     case ints(String, [Int])
     case float(String, Double)
     case string(String, String)
+    case tensor(String, Onnx_TensorProto)
 
     var name: String {
         switch self {
-        case .int(let name, _), .ints(let name, _), .float(let name, _), .string(let name, _): return name
+        case .int(let name, _), .ints(let name, _), .float(let name, _), .string(let name, _), .tensor(let name, _): return name
         }
     }
 
@@ -77,22 +78,23 @@ enum ONNXAttribute {
         case .ints(_, let values): (attribute.type, attribute.ints) = (.ints, values.map(Int64.init))
         case .float(_, let value): (attribute.type, attribute.f) = (.float, Float(value))
         case .string(_, let value): (attribute.type, attribute.s) = (.string, Data(value.utf8))
+        case .tensor(_, let value): (attribute.type, attribute.t) = (.tensor, value)
         }
         return attribute
     }
 }
 
 extension Onnx_ValueInfoProto {
-    /// A tensor's name, element type and shape.
-    init(name: String, dtype: DType, shape: [Int]) {
+    /// A tensor's name, element type and shape; the dimensions in `symbolic` are named `symbol`.
+    init(name: String, dtype: DType, shape: [Int], symbolic: Set<Int> = [], symbol: String = "") {
         self.init()
         self.name = name
         var tensorType = Onnx_TypeProto.Tensor()
         tensorType.elemType = Int32(dtype.onnxElementType.rawValue)
         var tensorShape = Onnx_TensorShapeProto()
-        tensorShape.dim = shape.map { size in
+        tensorShape.dim = shape.enumerated().map { axis, size in
             var dimension = Onnx_TensorShapeProto.Dimension()
-            dimension.dimValue = Int64(size)
+            if symbolic.contains(axis) { dimension.dimParam = symbol } else { dimension.dimValue = Int64(size) }
             return dimension
         }
         tensorType.shape = tensorShape

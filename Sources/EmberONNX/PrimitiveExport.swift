@@ -5,10 +5,12 @@ import Ember
 // the Ember op computes in first, since ONNX ops take operands of one type.
 
 extension ONNXGraphWriter {
-    mutating func translate(_ node: Graph.Node, output: String) {
+    /// `other` is the same node in the graph traced at the next dynamic size, if any.
+    mutating func translate(_ node: Graph.Node, output: String, other: Primitive? = nil) {
         let result = graph.values[node.output]
         let inputs = node.inputs
         let outType = result.dtype
+        if let reason = staticSizeNeeded(node) { return note(reason) }
         switch node.primitive {
         case .unary(let name, let p0, let p1):
             unary(name, operand(inputs[0], as: outType), p0: p0, p1: p1, dtype: outType, output: output)
@@ -38,11 +40,13 @@ extension ONNXGraphWriter {
         case .copy:
             emit("Identity", [operand(inputs[0])], name: output)
         case .reshape(let shape):
-            emit("Reshape", [operand(inputs[0]), int64s(shape)], name: output)
+            guard case .reshape(let next) = other ?? node.primitive else { return note("reshape") }
+            emit("Reshape", [operand(inputs[0]), shapeTensor(shape, next)], name: output)
         case .permute(let dims):
             emit("Transpose", [operand(inputs[0])], [.ints("perm", dims)], name: output)
         case .expand(let shape):
-            emit("Expand", [operand(inputs[0]), int64s(shape)], name: output)
+            guard case .expand(let next) = other ?? node.primitive else { return note("expand") }
+            emit("Expand", [operand(inputs[0]), shapeTensor(shape, next)], name: output)
         case .slice(let components):
             slice(operand(inputs[0]), shape: graph.values[inputs[0]].shape, components, output: output)
         case .matmul:
@@ -112,7 +116,8 @@ extension ONNXGraphWriter {
             var x = operand(inputs[0])
             let rank = graph.values[inputs[0]].shape.count
             if repeats.count > rank {
-                x = emit("Reshape", [x, int64s(Array(repeating: 1, count: repeats.count - rank) + graph.values[inputs[0]].shape)])
+                // Extra leading repeats tile new dimensions of size one.
+                x = emit("Unsqueeze", [x, int64s(Array(0..<(repeats.count - rank)))])
             }
             emit("Tile", [x, int64s(repeats)], name: output)
         case .argsort(let dim, let descending):
@@ -125,6 +130,22 @@ extension ONNXGraphWriter {
         case .sliceScatter, .sliceAssign, .conv2dWeightGradient, .maxPool2dBackward,
              .cumulativeProduct, .opaque:
             note(node.primitive.name)
+        }
+    }
+
+    /// The translations below that write a size of their input as a constant, when that size
+    /// is the dynamic one.
+    private func staticSizeNeeded(_ node: Graph.Node) -> String? {
+        let input = node.inputs.first ?? 0
+        switch node.primitive {
+        case .roll(_, let dim) where dependsOnDynamicSize(input, axes: [dim]),
+             .argsort(let dim, _) where dependsOnDynamicSize(input, axes: [dim]):
+            return "\(node.primitive.name) along the dynamic dimension"
+        case .layerNorm(let rank, _, _, _):
+            let rankOfInput = graph.values[input].shape.count
+            return dependsOnDynamicSize(input, axes: Array((rankOfInput - rank)..<rankOfInput)) ? "layerNorm over the dynamic dimension" : nil
+        default:
+            return nil
         }
     }
 

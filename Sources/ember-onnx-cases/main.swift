@@ -13,11 +13,14 @@ let folder = URL(fileURLWithPath: CommandLine.arguments.count > 1 ? CommandLine.
 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
 manualSeed(7)
 
-/// One model to export: a layer in evaluation mode and its example input.
+/// One model to export: a layer in evaluation mode and its example input. With `dynamicAxes`,
+/// onnxruntime runs it on `checkInput`, whose dynamic dimension differs from the example's.
 struct Case {
     let name: String
     let model: any Layer
     let input: Tensor
+    var dynamicAxes: [Int: String] = [:]
+    var checkInput: Tensor? = nil
 }
 
 func image(_ shape: [Int]) -> Tensor { Tensor.randn(shape) }
@@ -100,6 +103,22 @@ let cases: [Case] = [
              TransformerEncoderLayer(dModel: 16, nhead: 2, dimFeedforward: 32, dropout: 0, activation: .gelu, batchFirst: true)
          },
          input: image([2, 5, 16])),
+    Case(name: "mlp_dynamic_batch", model: ClassifierModels.mlp(inputShape: [1, 8, 8], classes: 10), input: image([1, 1, 8, 8]),
+         dynamicAxes: [0: "batch"], checkInput: image([5, 1, 8, 8])),
+    Case(name: "cnn_dynamic_batch", model: ClassifierModels.cnn(inputShape: [1, 8, 8], classes: 10), input: image([2, 1, 8, 8]),
+         dynamicAxes: [0: "batch"], checkInput: image([7, 1, 8, 8])),
+    Case(name: "resnet_small_dynamic_batch", model: ClassifierModels.resnetSmall(inputShape: [3, 16, 16], classes: 10),
+         input: image([1, 3, 16, 16]), dynamicAxes: [0: "batch"], checkInput: image([3, 3, 16, 16])),
+    Case(name: "embedding_dynamic_batch", model: Embedding(numEmbeddings: 10, embeddingDim: 4),
+         input: Tensor([[1, 2, 9]] as [[Int]]), dynamicAxes: [0: "batch"], checkInput: Tensor([[1, 2, 9], [0, 0, 3], [4, 5, 6]] as [[Int]])),
+    Case(name: "lstm_dynamic_batch", model: Adapter(lstm) { lstm($0).output }, input: image([1, 4, 6]),
+         dynamicAxes: [0: "batch"], checkInput: image([3, 4, 6])),
+    Case(name: "transformer_dynamic_batch",
+         model: TransformerEncoderLayer(dModel: 16, nhead: 4, dimFeedforward: 32, dropout: 0, batchFirst: true),
+         input: image([1, 5, 16]), dynamicAxes: [0: "batch"], checkInput: image([3, 5, 16])),
+    Case(name: "transformer_dynamic_sequence",
+         model: TransformerEncoderLayer(dModel: 16, nhead: 4, dimFeedforward: 32, dropout: 0, batchFirst: true),
+         input: image([2, 5, 16]), dynamicAxes: [1: "sequence"], checkInput: image([2, 9, 16])),
     Case(name: "transformer_encoder_layer",
          model: TransformerEncoderLayer(dModel: 16, nhead: 4, dimFeedforward: 32, dropout: 0, batchFirst: true),
          input: image([2, 5, 16])),
@@ -111,16 +130,17 @@ for item in cases {
     item.model.eval()
     let file = folder.appendingPathComponent("\(item.name).onnx")
     do {
-        try exportONNX(item.model, example: item.input, to: file)
+        try exportONNX(item.model, example: item.input, to: file, dynamicAxes: item.dynamicAxes)
     } catch {
         failures.append("\(item.name): \(error)")
         continue
     }
-    let output = withNoGrad { item.model(item.input) }
-    try NumPy.save(item.input, to: folder.appendingPathComponent("\(item.name).input.npy"))
+    let input = item.checkInput ?? item.input
+    let output = withNoGrad { item.model(input) }
+    try NumPy.save(input, to: folder.appendingPathComponent("\(item.name).input.npy"))
     try NumPy.save(output, to: folder.appendingPathComponent("\(item.name).output.npy"))
     manifest.append(["name": item.name, "input": "input", "output": "output"])
-    print("exported \(item.name): \(item.input.shape) -> \(output.shape)")
+    print("exported \(item.name): \(input.shape) -> \(output.shape)")
 }
 let json = try JSONSerialization.data(withJSONObject: manifest, options: [.sortedKeys, .prettyPrinted])
 try json.write(to: folder.appendingPathComponent("cases.json"))

@@ -77,6 +77,40 @@ import Testing
         #expect(try model(function, [x], opset: 13).irVersion == 7)
     }
 
+    @Test func dynamicAxesBecomeSymbolicDimensions() throws {
+        let mlp = Sequential { Flatten(); Linear(12, 4); ReLU() }
+        let function = compile { mlp($0) }
+        let proto = try ONNXExporter.modelProto(tracing: function, examples: [Tensor.randn([1, 3, 4])], opset: 18, inputNames: nil,
+                                                outputNames: nil, tensorNames: [:], dynamicAxes: [[0: "batch"]])
+        let input = proto.graph.input[0].type.tensorType.shape.dim, output = proto.graph.output[0].type.tensorType.shape.dim
+        #expect(input.map(\.dimParam) == ["batch", "", ""] && input.map(\.dimValue) == [0, 3, 4])
+        #expect(output.map(\.dimParam) == ["batch", ""] && output[1].dimValue == 4)
+        // The flatten's target shape is computed from the input's Shape at run time.
+        #expect(proto.graph.node.contains { $0.opType == "Shape" })
+    }
+
+    @Test func dynamicExportsRefuseWhatTheyCannotExpress() throws {
+        let x = Tensor.randn([2, 3])
+        func export(_ body: @escaping (Tensor) -> Tensor, _ axes: [[Int: String]]) throws {
+            _ = try ONNXExporter.modelProto(tracing: compile(body), examples: [x], opset: 18, inputNames: nil, outputNames: nil,
+                                            tensorNames: [:], dynamicAxes: axes)
+        }
+        #expect(throws: ONNXExportError.unsupportedOperations(["roll along the dynamic dimension"], opset: 18)) {
+            try export({ $0.roll(shifts: [1], dims: [0]) }, [[0: "batch"]])
+        }
+        // A constant that depends on the size and is not one repeated value.
+        #expect(throws: ONNXExportError.self) {
+            try export({ $0 + Tensor.arange(0, Double($0.shape[0])).unsqueezed(1) }, [[0: "batch"]])
+        }
+        #expect(throws: ONNXExportError.invalidArgument("one dynamic dimension name is supported, got [\"a\", \"b\"]")) {
+            _ = try ONNXExporter.modelProto(tracing: compile { (a: Tensor, b: Tensor) in a + b }, examples: [x, x], opset: 18,
+                                            inputNames: nil, outputNames: nil, tensorNames: [:], dynamicAxes: [[0: "a"], [0: "b"]])
+        }
+        #expect(throws: ONNXExportError.self) { try export({ $0 * 2 }, [[5: "batch"]]) }
+        // Rolling along a static dimension is fine.
+        try export({ $0.roll(shifts: [1], dims: [1]) }, [[0: "batch"]])
+    }
+
     @Test func exportWritesAFileAtomically() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ember-onnx-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
