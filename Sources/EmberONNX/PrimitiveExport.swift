@@ -333,13 +333,9 @@ extension ONNXGraphWriter {
     }
 
     private mutating func constantPad(_ x: String, rank: Int, pads: [Int], value: Double, dtype: DType, output: String) {
-        // Ember's (PyTorch's) pads run from the last dim: [lastBegin, lastEnd, previousBegin, …];
-        // ONNX wants all begins in dim order, then all ends.
-        var begins = Array(repeating: 0, count: rank), ends = Array(repeating: 0, count: rank)
-        for pair in 0..<(pads.count / 2) {
-            begins[rank - 1 - pair] = pads[2 * pair]
-            ends[rank - 1 - pair] = pads[2 * pair + 1]
-        }
+        // The primitive's pads are (begin, end) pairs in dim order; ONNX wants all begins, then
+        // all ends.
+        let begins = (0..<rank).map { pads[2 * $0] }, ends = (0..<rank).map { pads[2 * $0 + 1] }
         emit("Pad", [x, int64s(begins + ends), scalar(value, dtype)], [.string("mode", "constant")], name: output)
     }
 

@@ -79,6 +79,9 @@ let cases: [Case] = [
     Case(name: "log_softmax", model: LogSoftmax(dim: 1), input: image([3, 7])),
     Case(name: "dropout_eval", model: Dropout(p: 0.5), input: image([3, 7])),
     Case(name: "flatten", model: Flatten(), input: image([2, 3, 4])),
+    Case(name: "pad_flip_roll_cumsum", model: Adapter(Identity()) { x in
+        x.pad([1, 2, 0, 1], mode: .constant(-3)).flip(dims: [0]).roll(shifts: [1], dims: [1]).cumsum(dim: 1)
+    }, input: image([3, 4])),
     Case(name: "conv1d", model: Conv1d(3, 4, kernelSize: 3, stride: 2, padding: 1), input: image([2, 3, 10])),
     Case(name: "conv_transpose2d", model: ConvTranspose2d(4, 3, kernelSize: 3, stride: 2, padding: 1, outputPadding: 1),
          input: image([1, 4, 5, 5])),

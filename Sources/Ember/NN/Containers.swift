@@ -170,3 +170,48 @@ public final class ModuleDict<Element: Module>: Module {
         return members
     }
 }
+
+/// Named parameters in insertion order, like `torch.nn.ParameterDict`: for modules whose
+/// tensors are known only at run time (a model read from a file). Each entry is a parameter
+/// of the module, under its key (keys may contain dots: "0.weight").
+///
+///     let weights = ParameterDict()
+///     weights["fc.weight"] = Tensor.randn([10, 4])
+///     weights.parameters().count        // 1, and it requires grad
+public final class ParameterDict: Module {
+    private var order: [String] = []
+    private var slots: [String: Parameter<Tensor>] = [:]
+
+    /// An empty dictionary.
+    override public init() { super.init() }
+
+    /// The keys, in insertion order.
+    public var keys: [String] { order }
+    /// Number of entries.
+    public var count: Int { order.count }
+
+    /// The parameter stored under `key`; assigning replaces it (a new key is appended),
+    /// assigning nil removes it. Floating-point tensors are made to require grad.
+    public subscript(key: String) -> Tensor? {
+        get { slots[key]?.wrappedValue }
+        set {
+            guard let newValue else {
+                slots[key] = nil
+                order.removeAll { $0 == key }
+                return
+            }
+            if let slot = slots[key] {
+                slot.wrappedValue = newValue
+            } else {
+                slots[key] = Parameter(wrappedValue: newValue, key)
+                order.append(key)
+            }
+        }
+    }
+
+    override func discoverMembers() -> ModuleMembers {
+        var members = ModuleMembers()
+        members.tensors = order.map { ($0, slots[$0]! as TensorSlot) }
+        return members
+    }
+}

@@ -24,8 +24,10 @@ public struct ConvolutionGeometry: Hashable, Sendable {
         [inHeight, inWidth, outHeight, outWidth, kernelHeight, kernelWidth, strideH, strideW, padH, padW, dilationH, dilationW, groups]
     }
 
-    init(inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int, kernelHeight: Int, kernelWidth: Int,
-         strideH: Int, strideW: Int, padH: Int, padW: Int, dilationH: Int, dilationW: Int, groups: Int) {
+    /// The sizes as given; the primitives' type rules refuse inconsistent ones (an output size
+    /// the input, kernel, stride, padding and dilation do not give).
+    public init(inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int, kernelHeight: Int, kernelWidth: Int,
+                strideH: Int, strideW: Int, padH: Int, padW: Int, dilationH: Int, dilationW: Int, groups: Int) {
         (self.inHeight, self.inWidth, self.outHeight, self.outWidth) = (inHeight, inWidth, outHeight, outWidth)
         (self.kernelHeight, self.kernelWidth, self.strideH, self.strideW) = (kernelHeight, kernelWidth, strideH, strideW)
         (self.padH, self.padW, self.dilationH, self.dilationW, self.groups) = (padH, padW, dilationH, dilationW, groups)

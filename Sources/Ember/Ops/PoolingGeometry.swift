@@ -57,14 +57,15 @@ public struct AveragePoolGeometry: Hashable, Sendable {
     var values: [Int] { window.values + [countIncludePad ? 1 : 0, divisor ?? 0, adaptive ? 1 : 0] }
 
     /// Adaptive average pooling of [inHeight, inWidth] planes to [outHeight, outWidth].
-    static func adaptive(inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int) -> AveragePoolGeometry {
+    public static func adaptive(inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int) -> AveragePoolGeometry {
         AveragePoolGeometry(window: ConvolutionGeometry(inHeight: inHeight, inWidth: inWidth, outHeight: outHeight, outWidth: outWidth,
                                                         kernelHeight: 1, kernelWidth: 1, strideH: 1, strideW: 1, padH: 0, padW: 0,
                                                         dilationH: 1, dilationW: 1, groups: 1),
                             countIncludePad: true, divisor: nil, adaptive: true)
     }
 
-    init(window: ConvolutionGeometry, countIncludePad: Bool, divisor: Int?, adaptive: Bool) {
+    /// The sizes as given; the primitive's type rule refuses inconsistent ones.
+    public init(window: ConvolutionGeometry, countIncludePad: Bool, divisor: Int?, adaptive: Bool) {
         (self.window, self.countIncludePad, self.divisor, self.adaptive) = (window, countIncludePad, divisor, adaptive)
     }
 

@@ -1,0 +1,44 @@
+import Testing
+@testable import Ember
+
+@Suite struct PrimitiveApplicationTests {
+    @Test func appliesLikeTheEagerOpWithItsGradient() throws {
+        let a = Tensor.randn([2, 3], dtype: .float64, requiresGrad: true), b = Tensor.randn([3, 4], dtype: .float64)
+        let y = try Primitive.matmul.apply(to: [a, b])
+        #expect(y.scalars(as: Double.self) == a.matmul(b).scalars(as: Double.self))
+        #expect(y.gradFunction?.primitive == .matmul)
+        try Primitive.reduce("sum", axes: [0, 1], keepDim: false).apply(to: [y]).backward()
+        let expected = Tensor.ones([2, 4], dtype: .float64).matmul(b.t)
+        #expect(a.grad?.scalars(as: Double.self) == expected.scalars(as: Double.self))
+    }
+
+    @Test func operandsThatBreakTheTypeRuleThrow() {
+        let a = Tensor.randn([2, 3]), b = Tensor.randn([4, 5])
+        #expect(throws: PrimitiveApplicationError(primitive: .matmul, inputs: [a.valueType, b.valueType])) {
+            try Primitive.matmul.apply(to: [a, b])
+        }
+        #expect(throws: PrimitiveApplicationError.self) { try Primitive.reshape([7]).apply(to: [a]) }
+        #expect(throws: PrimitiveApplicationError.self) { try Primitive.permute([0, 0]).apply(to: [a]) }
+        #expect(throws: PrimitiveApplicationError.self) { try Primitive.binary("add").apply(to: [a]) }
+        let bad = ConvolutionGeometry(inHeight: 5, inWidth: 5, outHeight: 9, outWidth: 9, kernelHeight: 3, kernelWidth: 3,
+                                      strideH: 1, strideW: 1, padH: 0, padW: 0, dilationH: 1, dilationW: 1, groups: 1)
+        #expect(throws: PrimitiveApplicationError.self) {
+            try Primitive.conv2d(bad).apply(to: [Tensor.randn([1, 1, 5, 5]), Tensor.randn([1, 1, 3, 3])])
+        }
+    }
+
+    @Test func parameterDictHoldsNamedParameters() {
+        let weights = ParameterDict()
+        weights["fc.weight"] = Tensor.randn([3, 2])
+        weights["fc.bias"] = Tensor.zeros([3])
+        weights["steps"] = Tensor([4] as [Int64])
+        #expect(weights.keys == ["fc.weight", "fc.bias", "steps"] && weights.count == 3)
+        #expect(weights.namedParameters().map(\.name) == ["fc.weight", "fc.bias", "steps"])
+        #expect(weights["fc.weight"]!.requiresGrad && !weights["steps"]!.requiresGrad)
+        let replacement = Tensor.ones([3])
+        weights["fc.bias"] = replacement
+        #expect(weights["fc.bias"] === replacement && weights.count == 3)
+        weights["steps"] = nil
+        #expect(weights.keys == ["fc.weight", "fc.bias"] && weights.stateDict().count == 2)
+    }
+}
