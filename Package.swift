@@ -53,6 +53,8 @@ let package = Package(
         .executableTarget(name: "ember-interop-writer", dependencies: ["Ember"]),
         // Exports the models of scripts/onnx/check_onnxruntime.py's check, with inputs and outputs.
         .executableTarget(name: "ember-onnx-cases", dependencies: ["Ember", "EmberONNX"]),
+        // Runs ONNX's backend node tests (scripts/onnx/generate_node_tests.py) and prints how many pass.
+        .executableTarget(name: "ember-onnx-conformance", dependencies: ["Ember", "EmberONNX"]),
         .testTarget(name: "EmberKernelsTests", dependencies: ["EmberKernels", "CEmberKernels"]),
         .testTarget(name: "EmberTests", dependencies: ["Ember"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberExamplesTests", dependencies: ["Ember", "EmberExamples"]),

@@ -12,7 +12,7 @@ import Testing
         #expect(a.grad?.scalars(as: Double.self) == expected.scalars(as: Double.self))
     }
 
-    @Test func operandsThatBreakTheTypeRuleThrow() {
+    @Test func operandsThatBreakTheTypeRuleThrow() throws {
         let a = Tensor.randn([2, 3]), b = Tensor.randn([4, 5])
         #expect(throws: PrimitiveApplicationError(primitive: .matmul, inputs: [a.valueType, b.valueType])) {
             try Primitive.matmul.apply(to: [a, b])
@@ -20,6 +20,10 @@ import Testing
         #expect(throws: PrimitiveApplicationError.self) { try Primitive.reshape([7]).apply(to: [a]) }
         #expect(throws: PrimitiveApplicationError.self) { try Primitive.permute([0, 0]).apply(to: [a]) }
         #expect(throws: PrimitiveApplicationError.self) { try Primitive.binary("add").apply(to: [a]) }
+        // max and min have no identity: an empty reduced dimension is refused (sum's is 0).
+        let empty = Tensor.zeros([2, 0, 4])
+        #expect(throws: PrimitiveApplicationError.self) { try Primitive.reduce("amax", axes: [1], keepDim: false).apply(to: [empty]) }
+        #expect(try Primitive.reduce("sum", axes: [1], keepDim: false).apply(to: [empty]).scalars(as: Float.self) == Array(repeating: 0, count: 8))
         let bad = ConvolutionGeometry(inHeight: 5, inWidth: 5, outHeight: 9, outWidth: 9, kernelHeight: 3, kernelWidth: 3,
                                       strideH: 1, strideW: 1, padH: 0, padW: 0, dilationH: 1, dilationW: 1, groups: 1)
         #expect(throws: PrimitiveApplicationError.self) {

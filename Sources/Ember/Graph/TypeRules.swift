@@ -57,6 +57,8 @@ extension Primitive {
                   axes.allSatisfy({ $0 >= 0 && $0 < Swift.max(rank, 1) }), axes == Array(Set(axes)).sorted(),
                   let dtype = operation.resultType(for: first.dtype) else { return nil }
             let reduced = axes.isEmpty ? Set(0..<rank) : Set(axes)
+            // max and min have no identity: an empty reduced dimension has no answer.
+            if !operation.hasIdentity && reduced.contains(where: { first.shape[$0] == 0 }) { return nil }
             let shape = keepDim ? first.shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
                 : first.shape.enumerated().filter { !reduced.contains($0.offset) }.map(\.element)
             return result(rank == 0 ? [] : shape, dtype)

@@ -178,7 +178,7 @@ public final class ModuleDict<Element: Module>: Module {
 ///     let weights = ParameterDict()
 ///     weights["fc.weight"] = Tensor.randn([10, 4])
 ///     weights.parameters().count        // 1, and it requires grad
-public final class ParameterDict: Module {
+open class ParameterDict: Module {
     private var order: [String] = []
     private var slots: [String: Parameter<Tensor>] = [:]
 

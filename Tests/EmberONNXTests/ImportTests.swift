@@ -1,0 +1,178 @@
+import Ember
+import Foundation
+import Testing
+@testable import EmberONNX
+
+/// Models exported by Ember and read back: the imported model must compute what the original
+/// does. (Files from other exporters are checked by .ci/run's conformance run.)
+@Suite struct ONNXImportTests {
+    func roundTrip(_ model: some Layer, _ input: Tensor, dynamicAxes: [Int: String] = [:], checkInput: Tensor? = nil,
+                   sourceLocation: SourceLocation = #_sourceLocation) throws {
+        model.eval()
+        try roundTrip("\(type(of: model))", { [model] x in model(x) }, input, dynamicAxes: dynamicAxes, checkInput: checkInput,
+                      sourceLocation: sourceLocation)
+    }
+
+    /// Exports `body` traced on `input`, imports the file, and compares the two on `checkInput`.
+    func roundTrip(_ label: String, _ body: @escaping (Tensor) -> Tensor, _ input: Tensor, dynamicAxes: [Int: String] = [:],
+                   checkInput: Tensor? = nil, tolerance: Double = 1e-5, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let data = try ONNXExporter.modelData(tracing: compile(body), examples: [input], opset: 18, inputNames: ["input"],
+                                              outputNames: ["output"], tensorNames: [:], dynamicAxes: [dynamicAxes])
+        let imported = try ONNXModel(data: data)
+        let x = checkInput ?? input
+        let expected = withNoGrad { body(x) }
+        let got = try withNoGrad { try imported(x) }
+        #expect(got.shape == expected.shape, sourceLocation: sourceLocation)
+        let scale = max(withNoGrad { expected.abs().amax() }.item(as: Double.self), 1e-30)
+        let error = withNoGrad { (got.to(.float64) - expected.to(.float64)).abs().amax() }.item(as: Double.self)
+        #expect(error <= tolerance * scale + 1e-6, "\(label): max difference \(error)", sourceLocation: sourceLocation)
+    }
+
+    @Test func layersRoundTrip() throws {
+        manualSeed(3)
+        try roundTrip(ClassifierModels.mlp(inputShape: [1, 8, 8], classes: 10), Tensor.randn([4, 1, 8, 8]))
+        try roundTrip(ClassifierModels.cnn(inputShape: [1, 8, 8], classes: 10), Tensor.randn([4, 1, 8, 8]))
+        try roundTrip(ClassifierModels.resnetSmall(inputShape: [3, 16, 16], classes: 10), Tensor.randn([2, 3, 16, 16]))
+        try roundTrip(Conv2d(4, 6, kernelSize: 3, stride: 2, padding: 2, dilation: 2), Tensor.randn([2, 4, 11, 9]))
+        try roundTrip(Conv2d(3, 4, kernelSize: 4, padding: .same), Tensor.randn([1, 3, 8, 8]))
+        try roundTrip(Conv1d(3, 4, kernelSize: 3, stride: 2, padding: 1), Tensor.randn([2, 3, 10]))
+        try roundTrip(ConvTranspose2d(4, 3, kernelSize: 3, stride: 2, padding: 1, outputPadding: 1), Tensor.randn([1, 4, 5, 5]))
+        try roundTrip(MaxPool2d(kernelSize: 3, stride: 2, padding: 1, ceilMode: true), Tensor.randn([1, 2, 8, 8]))
+        try roundTrip(AvgPool2d(kernelSize: 2, stride: 2, padding: 1, countIncludePad: false), Tensor.randn([1, 2, 7, 7]))
+        try roundTrip(AdaptiveAvgPool2d(1), Tensor.randn([2, 3, 6, 6]))
+        try roundTrip(LayerNorm(normalizedShape: [8]), Tensor.randn([2, 5, 8]))
+        try roundTrip(GroupNorm(numGroups: 2, numChannels: 4), Tensor.randn([2, 4, 3, 3]))
+        try roundTrip(BatchNorm2d(4), Tensor.randn([2, 4, 5, 5]))
+        try roundTrip(Embedding(numEmbeddings: 10, embeddingDim: 4), Tensor([[1, 2, 9], [0, 0, 3]] as [[Int]]))
+        try roundTrip(Upsample(scaleFactor: 2, mode: .bilinear, alignCorners: false), Tensor.randn([1, 2, 3, 4]))
+        try roundTrip(TransformerEncoderLayer(dModel: 16, nhead: 4, dimFeedforward: 32, dropout: 0, batchFirst: true),
+                      Tensor.randn([2, 5, 16]))
+        for activation in [GELU(), GELU(approximate: .tanh), SiLU(), ELU(alpha: 0.5), LeakyReLU(negativeSlope: 0.2)] as [any Layer] {
+            try roundTrip(activation, Tensor.randn([3, 7]))
+        }
+        try roundTrip(Softmax(dim: -1), Tensor.randn([3, 7]))
+        try roundTrip(LogSoftmax(dim: 1), Tensor.randn([3, 7]))
+    }
+
+    @Test func recurrentLayersRoundTrip() throws {
+        let lstm = LSTM(inputSize: 6, hiddenSize: 5, numLayers: 2, bidirectional: true, generator: RandomGenerator(seed: 1))
+        try roundTrip("LSTM", { lstm($0).output }, Tensor.randn([4, 2, 6]))
+        let gru = GRU(inputSize: 6, hiddenSize: 5, batchFirst: true, generator: RandomGenerator(seed: 2))
+        try roundTrip("GRU", { gru($0).output }, Tensor.randn([2, 4, 6]))
+    }
+
+    @Test func dynamicBatchRoundTrips() throws {
+        try roundTrip(ClassifierModels.cnn(inputShape: [1, 8, 8], classes: 10), Tensor.randn([1, 1, 8, 8]),
+                      dynamicAxes: [0: "batch"], checkInput: Tensor.randn([5, 1, 8, 8]))
+        let lstm = LSTM(inputSize: 6, hiddenSize: 5, batchFirst: true, generator: RandomGenerator(seed: 4))
+        try roundTrip("LSTM", { lstm($0).output }, Tensor.randn([1, 4, 6]), dynamicAxes: [0: "batch"],
+                      checkInput: Tensor.randn([3, 4, 6]))
+    }
+
+    /// An imported model is a module: its initializers are parameters that train.
+    @Test func importedModelsFineTune() throws {
+        manualSeed(5)
+        let model = Sequential { Linear(4, 8); ReLU(); Linear(8, 1) }
+        let data = try ONNXExporter.modelData(tracing: compile { model($0) }, examples: [Tensor.randn([1, 4])], opset: 18, inputNames: nil,
+                                              outputNames: nil, tensorNames: Dictionary(uniqueKeysWithValues: model.namedParameters().map { (ObjectIdentifier($0.tensor), $0.name) }),
+                                              dynamicAxes: [[0: "batch"]])
+        let imported = try ONNXModel(data: data)
+        #expect(imported.namedParameters().map(\.name).sorted() == ["0.bias", "0.weight", "2.bias", "2.weight"])
+        let x = Tensor.randn([32, 4]), target = x.sum(dim: 1, keepDim: true)
+        let optimizer = SGD(imported.parameters(), lr: 0.05)
+        func loss() throws -> Tensor { (try imported(x) - target).square().mean() }
+        let before = try withNoGrad { try loss() }.item(as: Double.self)
+        for _ in 0..<50 {
+            optimizer.zeroGrad()
+            try loss().backward()
+            optimizer.step()
+        }
+        let after = try withNoGrad { try loss() }.item(as: Double.self)
+        #expect(after < before * 0.5, "loss \(before) -> \(after)")
+    }
+
+    @Test func badFilesThrowTypedErrors() throws {
+        let model = Sequential { Linear(4, 3); ReLU() }
+        let data = try ONNXExporter.modelData(tracing: compile { model($0) }, examples: [Tensor.randn([2, 4])], opset: 18,
+                                              inputNames: nil, outputNames: nil, tensorNames: [:], dynamicAxes: [])
+        // Every truncation is an error or a model; never a crash.
+        for length in stride(from: 0, to: data.count, by: 7) {
+            _ = try? ONNXModel(data: data.prefix(length))
+        }
+        #expect(throws: ONNXImportError.self) { try ONNXModel(data: Data([0xff, 0xff, 0xff, 0x0f])) }
+        #expect(throws: ONNXImportError.self) { try ONNXModel(data: Data()) }
+        // Inputs are checked against the declared types.
+        let imported = try ONNXModel(data: data)
+        #expect(throws: ONNXImportError.self) { try imported(Tensor.randn([2, 5])) }
+        #expect(throws: ONNXImportError.self) { try imported(["nope": Tensor.randn([2, 4])]) }
+    }
+
+    @Test func hostileContentsThrow() throws {
+        func model(_ build: (inout Onnx_GraphProto) -> Void) throws -> Data {
+            var graph = Onnx_GraphProto()
+            graph.input = [Onnx_ValueInfoProto(name: "x", dtype: .float32, shape: [2])]
+            graph.output = [Onnx_ValueInfoProto(name: "y", dtype: .float32, shape: [2])]
+            build(&graph)
+            var proto = Onnx_ModelProto()
+            proto.irVersion = 8
+            var opset = Onnx_OperatorSetIdProto()
+            opset.version = 18
+            proto.opsetImport = [opset]
+            proto.graph = graph
+            return try proto.serializedBytes()
+        }
+        func node(_ op: String, _ inputs: [String], _ outputs: [String]) -> Onnx_NodeProto {
+            var node = Onnx_NodeProto()
+            (node.opType, node.input, node.output) = (op, inputs, outputs)
+            return node
+        }
+        // All unsupported operators, in one error.
+        #expect(throws: ONNXImportError.unsupportedOperators(["Frobnicate (opset 18)", "com.x.Thing (opset 18)"])) {
+            try ONNXModel(data: model { graph in
+                var custom = node("Thing", ["x"], ["z"])
+                custom.domain = "com.x"
+                graph.node = [node("Frobnicate", ["x"], ["y"]), custom, node("Frobnicate", ["x"], ["w"])]
+            })
+        }
+        // A tensor that claims a huge shape with no bytes behind it.
+        #expect(throws: ONNXImportError.self) {
+            try ONNXModel(data: model { graph in
+                var huge = Onnx_TensorProto(int64s: [1], name: "w")
+                huge.dims = [1 << 20, 1 << 20]
+                graph.initializer = [huge]
+                graph.node = [node("Identity", ["x"], ["y"])]
+            })
+        }
+        // External data outside the model's folder.
+        for location in ["../secret.bin", "/etc/passwd", "a/../../b"] {
+            #expect(throws: ONNXImportError.self) {
+                let folder = FileManager.default.temporaryDirectory
+                var tensor = Onnx_TensorProto(int64s: [1], name: "w")
+                tensor.rawData = Data()
+                tensor.dataLocation = .external
+                var entry = Onnx_StringStringEntryProto()
+                (entry.key, entry.value) = ("location", location)
+                tensor.externalData = [entry]
+                _ = try ONNXModel(data: model { graph in
+                    graph.initializer = [tensor]
+                    graph.node = [node("Identity", ["x"], ["y"])]
+                }, folder: folder)
+            }
+        }
+        // A node that reads a value no one defines; an out-of-range gather index; a bad reshape.
+        #expect(throws: ONNXImportError.self) { try ONNXModel(data: model { $0.node = [node("Relu", ["ghost"], ["y"])] }) }
+        let gather = try ONNXModel(data: model { graph in
+            graph.initializer = [Onnx_TensorProto(int64s: [7], name: "i")]
+            graph.node = [node("Gather", ["x", "i"], ["y"])]
+        })
+        #expect(throws: ONNXImportError.self) { try gather(Tensor([1, 2] as [Float])) }
+        let reshape = try ONNXModel(data: model { graph in
+            graph.initializer = [Onnx_TensorProto(int64s: [3], name: "s")]
+            graph.node = [node("Reshape", ["x", "s"], ["y"])]
+        })
+        #expect(throws: ONNXImportError.self) { try reshape(Tensor([1, 2] as [Float])) }
+        let matmul = try ONNXModel(data: model { $0.node = [node("MatMul", ["x", "x"], ["y"]), node("MatMul", ["y", "y"], ["z"])] })
+        #expect(throws: ONNXImportError.self) { try matmul(Tensor([1, 2] as [Float])) }
+    }
+}
+

@@ -1,0 +1,61 @@
+"""Runs the node tests generate_node_tests.py wrote through onnxruntime, with the same
+tolerances and rules as ember-onnx-conformance, and prints its pass count: the reference the
+EmberONNX count is compared with, on the same cases in the same run.
+
+    python3 scripts/onnx/run_node_tests_onnxruntime.py /tmp/onnx-node-tests
+"""
+import json
+import pathlib
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import numpy_helper
+
+
+def passes(folder: pathlib.Path, case: dict) -> bool:
+    if not case["tensors"]:
+        return False
+    directory = folder / case["name"]
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        session = ort.InferenceSession(str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        inputs = [i.name for i in session.get_inputs()]
+        for index in range(case["datasets"]):
+            data = directory / f"test_data_set_{index}"
+            feeds = {}
+            for position, name in enumerate(inputs):
+                path = data / f"input_{position}.pb"
+                if path.exists():
+                    tensor = onnx.TensorProto()
+                    tensor.ParseFromString(path.read_bytes())
+                    feeds[name] = numpy_helper.to_array(tensor)
+            results = session.run(None, feeds)
+            for position, got in enumerate(results):
+                path = data / f"output_{position}.pb"
+                if not path.exists():
+                    continue
+                tensor = onnx.TensorProto()
+                tensor.ParseFromString(path.read_bytes())
+                expected = numpy_helper.to_array(tensor)
+                if got.shape != expected.shape or got.dtype != expected.dtype:
+                    return False
+                if not np.allclose(got.astype(np.float64), expected.astype(np.float64), rtol=case["rtol"], atol=case["atol"], equal_nan=True):
+                    return False
+        return True
+    except Exception:
+        return False
+
+
+def main() -> int:
+    folder = pathlib.Path(sys.argv[1])
+    cases = json.loads((folder / "cases.json").read_text())
+    passed = sum(passes(folder, case) for case in cases)
+    print(f"onnx conformance: {passed} of {len(cases)} ONNX node tests pass with onnxruntime {ort.__version__}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
