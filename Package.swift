@@ -37,7 +37,7 @@ let package = Package(
         // needs no protobuf.
         .target(name: "EmberONNX", dependencies: ["Ember", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The `ember` command line (train, eval, predict); the training loop itself is in Ember.
-        .executableTarget(name: "ember", dependencies: ["Ember", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "ember", dependencies: ["Ember", "EmberONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "ember-bench", dependencies: ["Ember", "EmberKernels"]),
         .executableTarget(name: "ember-example", dependencies: ["Ember"]),
         // Worked examples built only on Ember's public API (the hexagonal convolution custom op),
@@ -48,7 +48,7 @@ let package = Package(
         // The DocC article TrainingYourFirstModel.md's code, compiled verbatim.
         .executableTarget(name: "first-model-example", dependencies: ["Ember"]),
         // Mutation fuzzer for the file readers over the seed corpus in Tests/Fuzz/corpus.
-        .executableTarget(name: "ember-fuzz", dependencies: ["Ember"]),
+        .executableTarget(name: "ember-fuzz", dependencies: ["Ember", "EmberONNX"]),
         // Writes one file per format for scripts/interop/check_numpy_reads_ember.py.
         .executableTarget(name: "ember-interop-writer", dependencies: ["Ember"]),
         // Exports the models of scripts/onnx/check_onnxruntime.py's check, with inputs and outputs.
@@ -56,7 +56,7 @@ let package = Package(
         // Runs ONNX's backend node tests (scripts/onnx/generate_node_tests.py) and prints how many pass.
         .executableTarget(name: "ember-onnx-conformance", dependencies: ["Ember", "EmberONNX"]),
         .testTarget(name: "EmberKernelsTests", dependencies: ["EmberKernels", "CEmberKernels"]),
-        .testTarget(name: "EmberTests", dependencies: ["Ember"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EmberTests", dependencies: ["Ember", "EmberONNX"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberExamplesTests", dependencies: ["Ember", "EmberExamples"]),
         .testTarget(name: "EmberONNXTests", dependencies: ["Ember", "EmberONNX"]),
     ],

@@ -28,6 +28,14 @@ public final class ONNXModel: ParameterDict {
     public let opsetVersion: Int
     /// The declared dtype and shape of each input (nil sizes are symbolic).
     public let inputTypes: [String: (dtype: DType?, shape: [Int?])]
+    /// The declared dtype and shape of each output, where the file declares them.
+    public let outputTypes: [String: (dtype: DType?, shape: [Int?])]
+    /// How many nodes of each operator the graph holds, most frequent first.
+    public var operatorCounts: [(name: String, count: Int)] {
+        var counts: [String: Int] = [:]
+        for node in nodes { counts[node.opType, default: 0] += 1 }
+        return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
 
     private let nodes: [Onnx_NodeProto]
     /// Integer initializers (shapes, indices): constants, not parameters.
@@ -72,13 +80,17 @@ public final class ONNXModel: ParameterDict {
         let inputs = graph.input.filter { !initialized.contains($0.name) }
         inputNames = inputs.map(\.name)
         outputNames = graph.output.map(\.name)
-        var types: [String: (dtype: DType?, shape: [Int?])] = [:]
-        for input in inputs where input.type.tensorType.hasElemType {
-            let tensorType = input.type.tensorType
-            types[input.name] = (ONNXOperators.dtype(onnx: Int(tensorType.elemType)),
-                                 tensorType.shape.dim.map { $0.dimValue > 0 ? Int($0.dimValue) : nil })
+        func declared(_ values: [Onnx_ValueInfoProto]) -> [String: (dtype: DType?, shape: [Int?])] {
+            var types: [String: (dtype: DType?, shape: [Int?])] = [:]
+            for value in values where value.type.tensorType.hasElemType {
+                let tensorType = value.type.tensorType
+                types[value.name] = (ONNXOperators.dtype(onnx: Int(tensorType.elemType)),
+                                     tensorType.shape.dim.map { $0.dimValue > 0 ? Int($0.dimValue) : nil })
+            }
+            return types
         }
-        inputTypes = types
+        inputTypes = declared(inputs)
+        outputTypes = declared(graph.output)
         opsetVersion = opset
         nodes = graph.node
         self.constants = constants

@@ -58,8 +58,29 @@ struct ONNXNode {
     func run(_ primitive: Primitive, _ operands: Tensor...) throws -> Tensor { try run(primitive, operands) }
 
     func run(_ primitive: Primitive, _ operands: [Tensor]) throws -> Tensor {
+        // A result is allocated only if its size is within bounds: a hostile pad or expand must
+        // not ask for terabytes.
+        if let result = primitive.resultType(operands.map { Primitive.ValueType(shape: $0.shape, dtype: $0.dtype) }) {
+            try checkSize(result.shape)
+        }
         do { return try primitive.apply(to: operands) } catch let error as PrimitiveApplicationError { throw fail("\(error)") }
     }
+
+    /// Throws unless a tensor of `shape` stays within ``ONNXNode/elementLimit``.
+    func checkSize(_ shape: [Int]) throws {
+        var count = 1
+        for size in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: Swift.max(size, 0))
+            guard !overflow, product <= ONNXNode.elementLimit else {
+                throw fail("a result of shape \(shape) exceeds the limit of \(ONNXNode.elementLimit) elements")
+            }
+            count = product
+        }
+    }
+
+    /// The most elements any value computed while running a model may have (2^28: 1 GiB of
+    /// float32, beyond the intermediates of real models at inference batch sizes).
+    static let elementLimit = 1 << 28
 
     /// `axis` normalised for `rank` (negative counts from the end).
     func axis(_ axis: Int, rank: Int) throws -> Int {

@@ -43,7 +43,12 @@ extension ONNXOperators {
             let allowZero = try node.int("allowzero", 0) != 0
             var shape = requested.enumerated().map { index, size in size == 0 && !allowZero && index < x.rank ? x.shape[index] : size }
             if let inferred = shape.firstIndex(of: -1) {
-                let known = shape.enumerated().filter { $0.offset != inferred }.map(\.element).reduce(1, *)
+                var known = 1
+                for (index, size) in shape.enumerated() where index != inferred {
+                    let (product, overflow) = known.multipliedReportingOverflow(by: size)
+                    guard !overflow, size >= 0 else { throw node.fail("cannot reshape \(x.shape) to \(requested)") }
+                    known = product
+                }
                 guard known > 0, x.count % known == 0 else { throw node.fail("cannot reshape \(x.shape) to \(requested)") }
                 shape[inferred] = x.count / known
             }
@@ -164,9 +169,8 @@ extension ONNXOperators {
         }
         table["ConstantOfShape"] = { node in
             let shape = try node.hostInts(node.input(0))
-            guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= ONNXTensorReader.elementLimit / 4 else {
-                throw node.fail("bad shape \(shape)")
-            }
+            guard shape.allSatisfy({ $0 >= 0 }) else { throw node.fail("bad shape \(shape)") }
+            try node.checkSize(shape)
             let value = try node.tensorAttribute("value") ?? Tensor(Float(0))
             guard value.count == 1 else { throw node.fail("value must hold one element") }
             return [withNoGrad { Tensor.full(shape, value.to(.float64).scalars(as: Double.self)[0], dtype: value.dtype) }]
@@ -175,8 +179,9 @@ extension ONNXOperators {
             let start = try node.input(0), limit = try node.input(1), delta = try node.input(2)
             let (s, l, d) = try (node.hostDoubles(start, limit: 1), node.hostDoubles(limit, limit: 1), node.hostDoubles(delta, limit: 1))
             guard let s = s.first, let l = l.first, let d = d.first, d != 0, d.isFinite, s.isFinite, l.isFinite else { throw node.fail("bad range") }
-            let count = Swift.max(0, Int(((l - s) / d).rounded(.up)))
-            guard count <= ONNXTensorReader.elementLimit / 4 else { throw node.fail("range of \(count) elements") }
+            let steps = ((l - s) / d).rounded(.up)
+            guard steps < Double(ONNXNode.elementLimit) else { throw node.fail("a range of \(steps) elements") }
+            let count = Swift.max(0, Int(steps))
             return [withNoGrad { Tensor(shape: [count], scalars: (0..<count).map { s + Double($0) * d }).to(start.dtype) }]
         }
         table["Cast"] = { node in

@@ -1,10 +1,12 @@
 // A mutation fuzzer for Ember's file readers: starts from the seed corpus in Tests/Fuzz/corpus,
 // applies random bit flips, truncations, insertions and edits of little-endian length fields,
-// and feeds each mutant to the matching reader. Readers must throw SerializationError for bad
-// input; any crash is caught by a signal handler that saves the input as crash-<reader>.bin.
+// and feeds each mutant to the matching reader. Readers must throw SerializationError (ONNX
+// models: ONNXImportError) for bad input; any crash is caught by a signal handler that saves
+// the input as crash-<reader>.bin.
 //
 //     swift run -c release ember-fuzz [iterations-per-reader] [seed] [corpus-folder]
 import Ember
+import EmberONNX
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -98,6 +100,19 @@ let readers: [(name: String, read: Reader)] = [
         guard types.reduce(0, { $0 + $1.shape.reduce(1, *) }) <= 1 << 20 else { return }
         _ = withNoGrad { function(types.map { Tensor.zeros($0.shape, dtype: $0.dtype) }) }
     }),
+    ("onnx", { bytes in
+        // A model that loads also runs, on ones of its declared input types (symbolic sizes as
+        // 2, small inputs only): a hostile file must throw, not stop the program.
+        let model = try ONNXModel(data: Data(bytes))
+        var feeds: [String: Tensor] = [:]
+        for name in model.inputNames {
+            guard let (dtype, declared) = model.inputTypes[name], let dtype else { return }
+            let shape = declared.map { $0 ?? 2 }
+            guard shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= 1 << 16, shape.allSatisfy({ $0 >= 0 }) else { return }
+            feeds[name] = withNoGrad { Tensor.ones(shape, dtype: dtype) }
+        }
+        _ = try withNoGrad { try model(feeds) }
+    }),
 ]
 
 installCrashHandler()
@@ -115,11 +130,11 @@ for (name, read) in readers {
         let mutant = mutate(corpus[i % corpus.count], &random, corpus: corpus)
         currentLength = min(mutant.count, currentInput.count)
         mutant.withUnsafeBytes { currentInput.baseAddress!.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!, byteCount: currentLength) }
-        do { try read(mutant); accepted += 1 } catch is SerializationError { rejected += 1 } catch {
+        do { try read(mutant); accepted += 1 } catch is SerializationError { rejected += 1 } catch is ONNXImportError { rejected += 1 } catch {
             print("\(name): unexpected error type \(type(of: error)): \(error)")
         }
     }
     total += iterations
-    print("\(name): \(iterations) executions, \(rejected) rejected with SerializationError, \(accepted) accepted, 0 crashes")
+    print("\(name): \(iterations) executions, \(rejected) rejected with a typed error, \(accepted) accepted, 0 crashes")
 }
 print("total: \(total) executions in \(String(format: "%.1f", Date().timeIntervalSince(start))) s, seed \(seed)")

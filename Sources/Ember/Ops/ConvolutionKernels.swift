@@ -44,6 +44,8 @@ public struct ConvolutionGeometry: Hashable, Sendable {
     }
 
     var isConsistent: Bool {
+        // Sizes from a file or a caller: bounded first, so the arithmetic below cannot overflow.
+        guard values.allSatisfy({ $0 >= 0 && $0 < 1 << 32 }) else { return false }
         guard strideH >= 1, strideW >= 1, dilationH >= 1, dilationW >= 1, groups >= 1, kernelHeight >= 1, kernelWidth >= 1 else { return false }
         let h = inHeight + 2 * padH - dilationH * (kernelHeight - 1) - 1
         let w = inWidth + 2 * padW - dilationW * (kernelWidth - 1) - 1

@@ -1,10 +1,11 @@
+import EmberONNX
 import Foundation
 import Testing
 @testable import Ember
 
 /// A compiled model saved here runs in another process, `ember run`, which has none of its
 /// source: the deployment path the saved graph exists for.
-@Suite("compile: saved graphs in a fresh process")
+@Suite("saved graphs and ONNX models in a fresh process")
 struct GraphProcessTests {
     /// The `ember` executable that `swift test` built next to the test bundle.
     static var emberExecutable: URL {
@@ -63,5 +64,39 @@ struct GraphProcessTests {
         #expect(wrong.status != 0 && wrong.output.contains("must be float32[4, 8]"), "\(wrong.output)")
         let missing = try Self.ember(["run", directory.appendingPathComponent("absent.safetensors").path])
         #expect(missing.status != 0 && !missing.output.isEmpty, "\(missing.output)")
+    }
+
+    /// `ember run` and `ember info` on an ONNX file exported here.
+    @Test func emberRunsAndDescribesONNXModels() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: GraphProcessTests.emberExecutable.path), "no ember at \(GraphProcessTests.emberExecutable.path)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ember-onnx-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let model = Sequential { Conv2d(1, 2, kernelSize: 3); ReLU(); Flatten(); Linear(2 * 4 * 4, 3) }.eval()
+        let file = directory.appendingPathComponent("model.onnx")
+        try exportONNX(model, example: Tensor.randn([1, 1, 6, 6]), to: file, inputName: "image", outputName: "logits",
+                       dynamicAxes: [0: "batch"])
+        let x = Tensor.randn([3, 1, 6, 6])
+        try x.save(to: directory.appendingPathComponent("x.npy"))
+
+        let output = directory.appendingPathComponent("out.npz")
+        let run = try GraphProcessTests.ember(["run", file.path, "--input", "image=" + directory.appendingPathComponent("x.npy").path, "--output", output.path])
+        #expect(run.status == 0, "\(run.output)")
+        let logits = try #require(try load(from: output)["logits"])
+        let expected = withNoGrad { model(x) }
+        #expect(logits.shape == [3, 3])
+        #expect(zip(logits.scalars(as: Float.self), expected.scalars(as: Float.self)).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+
+        let info = try GraphProcessTests.ember(["info", file.path])
+        #expect(info.status == 0, "\(info.output)")
+        #expect(info.output.contains("inputs: image: float32[?, 1, 6, 6]") && info.output.contains("outputs: logits: float32[?, 3]")
+                && info.output.contains("opset: 18") && info.output.contains("Conv 1") && info.output.contains("parameters: 119 in 4 tensors"),
+                "\(info.output)")
+
+        let bad = try GraphProcessTests.ember(["run", file.path, "--input", "nope=" + directory.appendingPathComponent("x.npy").path])
+        #expect(bad.status != 0 && bad.output.contains("inputs are image"), "\(bad.output)")
+        try Data([1, 2, 3]).write(to: directory.appendingPathComponent("junk.onnx"))
+        let junk = try GraphProcessTests.ember(["info", directory.appendingPathComponent("junk.onnx").path])
+        #expect(junk.status != 0 && junk.output.contains("ONNX"), "\(junk.output)")
     }
 }
