@@ -51,6 +51,7 @@ extension ONNXOperators {
             return [try node.run(.binary("add"), scaled, node.reshape(node.input(2), channels))]
         }
         table["LSTM"] = { node in try lstm(node) }
+        table["LRN"] = { node in [try localResponseNormalization(node)] }
         return table
     }()
 
@@ -191,22 +192,48 @@ extension ONNXOperators {
             return try restored(node, try node.run(.maxPool2d(geometry), x), like: input)
         }
         let countIncludePad = try node.int("count_include_pad", 0) != 0
-        var (x, geometry) = try prepared(node, input, countIncludePad ? w : Window(kernel: w.kernel, strides: w.strides, dilations: w.dilations,
-                                                                                 begin: w.begin, end: w.begin),
-                                         groups: 1, padValue: 0, ceil: ceil)
         if !countIncludePad && w.begin != w.end {
-            // Padding never counts here, so the windows are what matter: the geometry keeps the
-            // padding before, and the output size is ONNX's, from both pads.
-            let sizes = (0..<2).map { d -> Int in
-                let span = x.shape[2 + d] + w.begin[d] + w.end[d] - w.dilations[d] * (w.kernel[d] - 1) - 1
-                return span < 0 ? 0 : (ceil ? (span + w.strides[d] - 1) / w.strides[d] : span / w.strides[d]) + 1
-            }
-            (geometry.outHeight, geometry.outWidth) = (sizes[0], sizes[1])
+            // Uneven padding that must not count: the mean over real elements is the padded
+            // sum over the padded count, both as averages over zero-padded windows.
+            let shape = input.rank == 3 ? [1, 1, 1, input.shape[2]] : [1, 1, input.shape[2], input.shape[3]]
+            let ones = withNoGrad { Tensor.ones(shape, dtype: input.dtype) }
+            let sums = try averagePool(node, input, w, ceil: ceil, countIncludePad: true)
+            let counts = try averagePool(node, input.rank == 3 ? try node.reshape(ones, [1, 1, input.shape[2]]) : ones, w, ceil: ceil,
+                                         countIncludePad: true)
+            return try node.run(.binary("div"), sums, counts)
         }
+        return try averagePool(node, input, w, ceil: ceil, countIncludePad: countIncludePad)
+    }
+
+    /// Average pooling of [N, C, …] over `w` (explicit zero padding where uneven).
+    static func averagePool(_ node: ONNXNode, _ input: Tensor, _ w: Window, ceil: Bool, countIncludePad: Bool) throws -> Tensor {
+        let (x, geometry) = try prepared(node, input, w, groups: 1, padValue: 0, ceil: ceil)
         let planes = try node.reshape(x, [x.shape[0] * x.shape[1], x.shape[2], x.shape[3]])
         let average = AveragePoolGeometry(window: geometry, countIncludePad: countIncludePad, divisor: nil, adaptive: false)
         let pooled = try node.run(.averagePool2d(average, transpose: false), planes)
         return try restored(node, node.reshape(pooled, [x.shape[0], x.shape[1], geometry.outHeight, geometry.outWidth]), like: input)
+    }
+
+    /// x / (bias + alpha / size · Σ x²)^beta, the sum over `size` neighbouring channels: an
+    /// average pool of x² along the channels (zero-padded, padding counted).
+    static func localResponseNormalization(_ node: ONNXNode) throws -> Tensor {
+        let x = try node.input(0)
+        guard x.rank >= 3 else { throw node.fail("expected [N, C, …], got \(x.shape)") }
+        let size = try node.int("size")
+        guard size >= 1 && size < 1 << 16 else { throw node.fail("bad size \(size)") }
+        let (batch, channels) = (x.shape[0], x.shape[1]), spatial = x.shape[2...].reduce(1, *)
+        let before = (size - 1) / 2, after = size - 1 - before
+        let squares = try node.reshape(node.run(.binary("mul"), x, x), [batch, channels, spatial])
+        let padded = try node.run(.constantPad([0, 0, before, after, 0, 0], value: 0), squares)
+        let window = ConvolutionGeometry(inHeight: channels + size - 1, inWidth: spatial, outHeight: channels, outWidth: spatial,
+                                         kernelHeight: size, kernelWidth: 1, strideH: 1, strideW: 1, padH: 0, padW: 0,
+                                         dilationH: 1, dilationW: 1, groups: 1)
+        let mean = try node.run(.averagePool2d(AveragePoolGeometry(window: window, countIncludePad: true, divisor: nil, adaptive: false),
+                                               transpose: false), padded)
+        let base = try node.run(.binary("add"), node.scalar(node.float("bias", 1), x.dtype),
+                                node.run(.binary("mul"), mean, node.scalar(node.float("alpha", 1e-4), x.dtype)))
+        let scale = try node.run(.binary("pow"), base, node.scalar(node.float("beta", 0.75), x.dtype))
+        return try node.run(.binary("div"), x, node.reshape(scale, x.shape))
     }
 
     /// ONNX's LSTM (default activations, no peepholes or clipping): each direction's input

@@ -54,7 +54,12 @@ enum ONNXOperators {
             return [try node.run(.binary("mul"), node.run(.unary("elu", p0: alpha), x), node.scalar(gamma, x.dtype))]
         }
         table["PRelu"] = { node in
-            let x = try node.input(0), slope = try node.input(1)
+            let x = try node.input(0)
+            var slope = try node.input(1)
+            // Before opset 7 a 1-D slope was per channel (dimension 1), not numpy-broadcast.
+            if slope.rank == 1 && x.rank > 2 && slope.count == x.shape[1] && slope.count != x.shape.last {
+                slope = try node.reshape(slope, [slope.count] + Array(repeating: 1, count: x.rank - 2))
+            }
             let negative = try node.run(.compare(.lt), x, node.scalar(0, x.dtype))
             return [try node.run(.select, negative, node.run(.binary("mul"), x, slope), x)]
         }

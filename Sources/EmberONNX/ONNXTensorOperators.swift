@@ -197,7 +197,7 @@ extension ONNXOperators {
         table["Pad"] = { node in
             let x = try node.input(0)
             let mode = node.string("mode", "constant")
-            guard mode == "constant" else { throw node.fail("pad mode \(mode) is not supported") }
+            guard ["constant", "reflect", "edge", "wrap"].contains(mode) else { throw node.fail("pad mode \(mode) is not supported") }
             var pads = try node.opset < 11 ? (node.ints("pads") ?? []) : node.hostInts(node.input(1))
             var value = node.opset < 11 ? node.float("value", 0) : 0
             if node.opset >= 11, let constant = node.optional(2) { value = try node.hostDoubles(constant, limit: 1).first ?? 0 }
@@ -210,7 +210,12 @@ extension ONNXOperators {
                 everyDimension[2 * axis + 1] = pads[position + axes.count]
             }
             pads = everyDimension
-            return [try node.run(.constantPad(pads, value: value), x)]
+            guard mode != "constant" else { return [try node.run(.constantPad(pads, value: value), x)] }
+            var y = x
+            for axis in 0..<x.rank where pads[2 * axis] != 0 || pads[2 * axis + 1] != 0 {
+                y = try borderPad(node, y, axis: axis, before: pads[2 * axis], after: pads[2 * axis + 1], mode: mode)
+            }
+            return [y]
         }
         table["CumSum"] = { node in
             let x = try node.input(0)
@@ -260,6 +265,41 @@ extension ONNXOperators {
         }
         return table
     }()
+
+    /// Padding along one axis with copies of the tensor's own elements: mirrored without the
+    /// border (`reflect`), the border repeated (`edge`), or the other end (`wrap`).
+    static func borderPad(_ node: ONNXNode, _ x: Tensor, axis: Int, before: Int, after: Int, mode: String) throws -> Tensor {
+        let n = x.shape[axis]
+        guard before >= 0, after >= 0, n > 0, mode != "reflect" || (before < n && after < n), mode != "wrap" || (before <= n && after <= n) else {
+            throw node.fail("\(mode) padding of \(before) and \(after) along a dimension of \(n)")
+        }
+        func range(_ start: Int, _ end: Int) throws -> Tensor {
+            var components = x.shape.map { SliceComponent.range(start: 0, end: $0, step: 1) }
+            components[axis] = .range(start: start, end: end, step: 1)
+            return try node.run(.slice(components), x)
+        }
+        func repeated(_ t: Tensor, _ count: Int) throws -> Tensor {
+            var shape = t.shape
+            shape[axis] = count
+            return try node.run(.expand(shape), t)
+        }
+        var pieces: [Tensor] = []
+        switch mode {
+        case "reflect":
+            if before > 0 { pieces.append(try node.run(.flip([axis]), range(1, before + 1))) }
+            pieces.append(x)
+            if after > 0 { pieces.append(try node.run(.flip([axis]), range(n - 1 - after, n - 1))) }
+        case "edge":
+            if before > 0 { pieces.append(try repeated(range(0, 1), before)) }
+            pieces.append(x)
+            if after > 0 { pieces.append(try repeated(range(n - 1, n), after)) }
+        default:
+            if before > 0 { pieces.append(try range(n - before, n)) }
+            pieces.append(x)
+            if after > 0 { pieces.append(try range(0, after)) }
+        }
+        return try node.run(.concatenate(dim: axis), pieces)
+    }
 
     /// An index tensor's values, negative ones counted from the end, all checked to lie in
     /// 0..<size: a hostile index must not read outside the data.

@@ -1,6 +1,7 @@
-"""Writes ONNX's backend node tests (the onnx wheel's own case definitions, no network) into a
-folder for ember-onnx-conformance: per case, NAME/model.onnx and NAME/test_data_set_K/
-{input,output}_I.pb, plus cases.json with each case's tolerances and operator.
+"""Writes ONNX's backend node tests (the onnx wheel's own case definitions, no network) and the
+model tests the wheel ships into a folder for ember-onnx-conformance: per case, NAME/model.onnx
+and NAME/test_data_set_K/{input,output}_I.pb, plus cases.json with each case's tolerances,
+operator and group.
 
     python3 scripts/onnx/generate_node_tests.py /tmp/onnx-node-tests
 
@@ -9,6 +10,7 @@ Cases whose data are not plain tensors (sequences, optionals, maps) are listed w
 """
 import json
 import pathlib
+import shutil
 import sys
 import warnings
 
@@ -47,9 +49,54 @@ def main() -> int:
                     (data / f"{kind}_{i}.pb").write_bytes(proto.SerializeToString())
         manifest.append({"name": case.name, "operator": operator, "rtol": case.rtol, "atol": case.atol,
                          "datasets": len(case.data_sets or []), "tensors": plain})
+    for entry in manifest:
+        entry["group"] = "node"
+    manifest += model_tests(folder)
     (folder / "cases.json").write_text(json.dumps(manifest, indent=1))
-    print(f"wrote {len(manifest)} ONNX node tests (onnx {onnx.__version__}) to {folder}")
+    counts = {group: sum(1 for entry in manifest if entry["group"] == group) for group in dict.fromkeys(e["group"] for e in manifest)}
+    print(f"wrote {len(manifest)} ONNX backend tests (onnx {onnx.__version__}) to {folder}: {counts}")
     return 0
+
+
+def model_tests(folder: pathlib.Path) -> list:
+    """The model tests the wheel ships under onnx/backend/test/data: the light_* classifiers
+    (constant weights; inputs made as ONNX's runner makes them, arange / n, and the expected
+    outputs the wheel ships) and the pytorch-converted, pytorch-operator and simple cases (with
+    their own data sets)."""
+    data = pathlib.Path(onnx.__file__).parent / "backend" / "test" / "data"
+    entries = []
+    for model_path in sorted((data / "light").glob("light_*.onnx")):
+        name = model_path.stem
+        expected = model_path.with_name(f"{name}_output_0.pb")
+        if not expected.exists():
+            continue
+        directory = folder / name
+        (directory / "test_data_set_0").mkdir(parents=True, exist_ok=True)
+        model = onnx.load(str(model_path))
+        onnx.save(model, str(directory / "model.onnx"))
+        initialized = {i.name for i in model.graph.initializer}
+        position = 0
+        for value in model.graph.input:
+            if value.name in initialized:
+                continue
+            shape = tuple(d.dim_value if d.HasField("dim_value") else 1 for d in value.type.tensor_type.shape.dim)
+            count = int(np.prod(shape))
+            x = (np.arange(count).reshape(shape) / count).astype(np.float32)
+            (directory / "test_data_set_0" / f"input_{position}.pb").write_bytes(numpy_helper.from_array(x, value.name).SerializeToString())
+            position += 1
+        (directory / "test_data_set_0" / "output_0.pb").write_bytes(expected.read_bytes())
+        entries.append({"name": name, "operator": "", "rtol": 1e-3, "atol": 1e-7, "datasets": 1, "tensors": True, "group": "light"})
+    for group in ("pytorch-converted", "pytorch-operator", "simple"):
+        for source in sorted((data / group).iterdir()):
+            if not (source / "model.onnx").exists():
+                continue
+            target = folder / f"{group}-{source.name}"
+            shutil.copytree(source, target, dirs_exist_ok=True)
+            sets = len(list(target.glob("test_data_set_*")))
+            settings = json.loads((source / "data.json").read_text()) if (source / "data.json").exists() else {}
+            entries.append({"name": target.name, "operator": "", "rtol": settings.get("rtol", 1e-3), "atol": settings.get("atol", 1e-7),
+                            "datasets": sets, "tensors": True, "group": group})
+    return entries
 
 
 if __name__ == "__main__":

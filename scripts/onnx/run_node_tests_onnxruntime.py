@@ -52,8 +52,13 @@ def passes(folder: pathlib.Path, case: dict) -> bool:
 def main() -> int:
     folder = pathlib.Path(sys.argv[1])
     cases = json.loads((folder / "cases.json").read_text())
-    passed = sum(passes(folder, case) for case in cases)
-    print(f"onnx conformance: {passed} of {len(cases)} ONNX node tests pass with onnxruntime {ort.__version__}")
+    results = [(case.get("group", "node"), passes(folder, case)) for case in cases]
+    groups = list(dict.fromkeys(group for group, _ in results))
+    count = {g: (sum(ok for group, ok in results if group == g), sum(1 for group, _ in results if group == g)) for g in groups}
+    node_passed, node_total = count.pop("node", (0, 0))
+    print(f"onnx conformance: {node_passed} of {node_total} ONNX node tests pass with onnxruntime {ort.__version__}")
+    if count:
+        print("onnx conformance: model tests with onnxruntime: " + ", ".join(f"{g} {p} of {t}" for g, (p, t) in count.items()))
     return 0
 
 
