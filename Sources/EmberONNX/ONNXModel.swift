@@ -92,13 +92,30 @@ public final class ONNXModel: ParameterDict {
         inputTypes = declared(inputs)
         outputTypes = declared(graph.output)
         opsetVersion = opset
-        nodes = graph.node
-        self.constants = constants
+
+        // Nodes that read only constants (Constant, ConstantOfShape, shape arithmetic on
+        // integer initializers) run once, here; the float initializers are parameters and are
+        // read afresh at every call, so nothing that reads one is folded.
+        var folded = constants, remaining: [Onnx_NodeProto] = []
+        let parameterNames = Set(parameters.map(\.0))
+        for node in graph.node {
+            let operands = node.input.filter { !$0.isEmpty }
+            guard operands.allSatisfy({ folded[$0] != nil && !parameterNames.contains($0) }), !inputNames.contains(where: operands.contains) else {
+                remaining.append(node)
+                continue
+            }
+            let results = try withNoGrad {
+                try ONNXOperators.table[node.opType]!(ONNXNode(proto: node, opset: opset, inputs: node.input.map { $0.isEmpty ? nil : folded[$0] }))
+            }
+            for (position, name) in node.output.enumerated() where !name.isEmpty && position < results.count { folded[name] = results[position] }
+        }
+        nodes = remaining
+        self.constants = folded
 
         // Every value read must be defined earlier; remember each one's last reader.
-        var defined = Set(inputNames).union(initialized)
+        var defined = Set(inputNames).union(initialized).union(folded.keys)
         var lastReader: [String: Int] = [:]
-        for (index, node) in graph.node.enumerated() {
+        for (index, node) in remaining.enumerated() {
             for name in node.input where !name.isEmpty {
                 guard defined.contains(name) else {
                     throw ONNXImportError.malformed("node \(node.opType) '\(node.name)' reads '\(name)', which no earlier node, input or initializer defines")
@@ -108,7 +125,7 @@ public final class ONNXModel: ParameterDict {
             for name in node.output where !name.isEmpty { defined.insert(name) }
         }
         for name in outputNames where !defined.contains(name) { throw ONNXImportError.malformed("output '\(name)' is never computed") }
-        var lastReads = Array(repeating: [String](), count: graph.node.count)
+        var lastReads = Array(repeating: [String](), count: remaining.count)
         let kept = Set(outputNames)
         for (name, index) in lastReader where !kept.contains(name) { lastReads[index].append(name) }
         self.lastReads = lastReads
