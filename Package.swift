@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "EmberONNX", dependencies: ["Ember", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The `ember` command line (train, eval, predict); the training loop itself is in Ember.
         .executableTarget(name: "ember", dependencies: ["Ember", "EmberONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "ember-bench", dependencies: ["Ember", "EmberKernels"]),
+        .executableTarget(name: "ember-bench", dependencies: ["Ember", "EmberKernels", "EmberONNX"]),
         .executableTarget(name: "ember-example", dependencies: ["Ember"]),
         // Worked examples built only on Ember's public API (the hexagonal convolution custom op),
         // the executable that runs it, and the README's example compiled verbatim.

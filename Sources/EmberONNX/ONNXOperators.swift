@@ -12,6 +12,7 @@ enum ONNXOperators {
         for (name, op) in tensorOperators { table[name] = op }
         for (name, op) in networkOperators { table[name] = op }
         for (name, op) in compositeOperators { table[name] = op }
+        for (name, op) in resizeOperators { table[name] = op }
         return table
     }()
 

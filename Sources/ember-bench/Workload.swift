@@ -38,5 +38,5 @@ struct Workload: Sendable {
     }
 
     /// Every workload, in report order. Other groups are appended here.
-    static var all: [Workload] { matmul + elementwise + overhead + autograd + training + convolution + sequence + compiled }
+    static var all: [Workload] { matmul + elementwise + overhead + autograd + training + convolution + sequence + compiled + onnx }
 }

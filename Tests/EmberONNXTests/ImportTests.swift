@@ -109,17 +109,7 @@ import Testing
 
     @Test func hostileContentsThrow() throws {
         func model(_ build: (inout Onnx_GraphProto) -> Void) throws -> Data {
-            var graph = Onnx_GraphProto()
-            graph.input = [Onnx_ValueInfoProto(name: "x", dtype: .float32, shape: [2])]
-            graph.output = [Onnx_ValueInfoProto(name: "y", dtype: .float32, shape: [2])]
-            build(&graph)
-            var proto = Onnx_ModelProto()
-            proto.irVersion = 8
-            var opset = Onnx_OperatorSetIdProto()
-            opset.version = 18
-            proto.opsetImport = [opset]
-            proto.graph = graph
-            return try proto.serializedBytes()
+            try modelBytes(input: [2], output: [2], build)
         }
         func node(_ op: String, _ inputs: [String], _ outputs: [String]) -> Onnx_NodeProto {
             var node = Onnx_NodeProto()
@@ -176,3 +166,51 @@ import Testing
     }
 }
 
+
+/// Resize against Ember's own `interpolate` (which is checked against PyTorch): PyTorch exports
+/// `F.interpolate(..., mode="bilinear", align_corners=False)` as Resize with linear mode and
+/// pytorch_half_pixel coordinates, and nearest as asymmetric coordinates rounded down.
+@Suite struct ONNXResizeTests {
+    func resizeModel(mode: String, transform: String, nearestMode: String, sizes: [Int]) throws -> ONNXModel {
+        var node = Onnx_NodeProto()
+        (node.opType, node.input, node.output) = ("Resize", ["x", "", "", "sizes"], ["y"])
+        node.attribute = [ONNXAttribute.string("mode", mode).proto, ONNXAttribute.string("coordinate_transformation_mode", transform).proto,
+                          ONNXAttribute.string("nearest_mode", nearestMode).proto]
+        return try ONNXModel(data: modelBytes(input: [1, 2, 3, 5], output: sizes) { graph in
+            graph.node = [node]
+            graph.initializer = [Onnx_TensorProto(int64s: sizes, name: "sizes")]
+        })
+    }
+
+    @Test func matchesInterpolate() throws {
+        let x = Tensor.randn([1, 2, 3, 5], generator: RandomGenerator(seed: 6))
+        for size in [[7, 4], [2, 11], [6, 10]] {
+            let linear = try resizeModel(mode: "linear", transform: "pytorch_half_pixel", nearestMode: "floor", sizes: [1, 2] + size)
+            let expected = Functional.interpolate(x, size: size, mode: .bilinear, alignCorners: false)
+            let got = try linear(x)
+            #expect(zip(got.scalars(as: Float.self), expected.scalars(as: Float.self)).allSatisfy { abs($0 - $1) <= 1e-5 }, "bilinear \(size)")
+            let aligned = try resizeModel(mode: "linear", transform: "align_corners", nearestMode: "floor", sizes: [1, 2] + size)
+            let expectedAligned = Functional.interpolate(x, size: size, mode: .bilinear, alignCorners: true)
+            #expect(zip(try aligned(x).scalars(as: Float.self), expectedAligned.scalars(as: Float.self)).allSatisfy { abs($0 - $1) <= 1e-5 },
+                    "aligned \(size)")
+            let nearest = try resizeModel(mode: "nearest", transform: "asymmetric", nearestMode: "floor", sizes: [1, 2] + size)
+            #expect(try nearest(x).scalars(as: Float.self) == Functional.interpolate(x, size: size, mode: .nearest).scalars(as: Float.self),
+                    "nearest \(size)")
+        }
+    }
+}
+
+/// An opset-18 model with float32 input x and output y of the given shapes, the rest built by `build`.
+func modelBytes(input: [Int], output: [Int], _ build: (inout Onnx_GraphProto) -> Void) throws -> Data {
+    var graph = Onnx_GraphProto()
+    graph.input = [Onnx_ValueInfoProto(name: "x", dtype: .float32, shape: input)]
+    graph.output = [Onnx_ValueInfoProto(name: "y", dtype: .float32, shape: output)]
+    build(&graph)
+    var proto = Onnx_ModelProto()
+    proto.irVersion = 8
+    var opset = Onnx_OperatorSetIdProto()
+    opset.version = 18
+    proto.opsetImport = [opset]
+    proto.graph = graph
+    return try proto.serializedBytes()
+}

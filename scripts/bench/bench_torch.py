@@ -29,6 +29,7 @@ with modules in eval():
     mlp_train_step_compiled                   mlp_train_step with forward + loss compiled
 """
 import argparse
+import os
 import json
 import statistics
 import sys
@@ -429,6 +430,34 @@ def measure(entry, repeats, min_time, warmup):
         if len(samples) >= 1000:
             break
     return statistics.median(samples), min(samples), len(samples)
+
+
+# Imported ONNX models: the same files ember-bench's onnx_* workloads import with EmberONNX, run
+# here in onnxruntime (the "torch" column of those rows is onnxruntime). EMBER_ONNX_MODELS names
+# the onnx wheel's onnx/backend/test/data/light folder; without it, or without onnxruntime,
+# they are not registered.
+ONNX_MODELS = os.environ.get("EMBER_ONNX_MODELS")
+try:
+    import onnxruntime
+except ImportError:
+    onnxruntime = None
+if ONNX_MODELS and onnxruntime is not None:
+    for _model in ["resnet50", "densenet121", "inception_v2", "squeezenet", "vgg19"]:
+        _path = os.path.join(ONNX_MODELS, f"light_{_model}.onnx")
+        if not os.path.exists(_path):
+            continue
+
+        @workload(f"onnx_{_model}_light_b1", "onnx",
+                  note=f"light_{_model}.onnx, batch 1, onnxruntime {onnxruntime.__version__}")
+        def _onnx(path=_path):
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+            options.log_severity_level = 4
+            session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            first = session.get_inputs()[0]
+            shape = [d if isinstance(d, int) and d > 0 else 1 for d in first.shape]
+            x = torch.rand(*shape).numpy()
+            return lambda: session.run(None, {first.name: x})
 
 
 def main():
