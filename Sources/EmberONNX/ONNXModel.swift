@@ -43,6 +43,11 @@ public final class ONNXModel: ParameterDict {
     /// For each node, the values whose last reader it is (freed after it runs).
     private let lastReads: [[String]]
 
+    /// The ONNX operators (default domain) that import runs, sorted.
+    ///
+    ///     ONNXModel.supportedOperators.contains("Conv")   // true
+    public static var supportedOperators: [String] { ONNXOperators.table.keys.sorted() }
+
     /// Reads the model at `url`; external data is read from the same folder, never outside it.
     public convenience init(contentsOf url: URL) throws {
         guard let data = try? Data(contentsOf: url) else { throw ONNXImportError.malformed("cannot read \(url.path)") }

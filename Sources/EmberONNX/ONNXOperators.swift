@@ -13,6 +13,7 @@ enum ONNXOperators {
         for (name, op) in networkOperators { table[name] = op }
         for (name, op) in compositeOperators { table[name] = op }
         for (name, op) in resizeOperators { table[name] = op }
+        for (name, op) in lossOperators { table[name] = op }
         return table
     }()
 

@@ -214,3 +214,51 @@ func modelBytes(input: [Int], output: [Int], _ build: (inout Onnx_GraphProto) ->
     proto.graph = graph
     return try proto.serializedBytes()
 }
+
+/// The loss operators against Ember's crossEntropy and nllLoss (checked against PyTorch).
+@Suite struct ONNXLossTests {
+    func lossModel(_ op: String, reduction: String, ignoreIndex: Int?) throws -> ONNXModel {
+        var node = Onnx_NodeProto()
+        (node.opType, node.input, node.output) = (op, ["x", "t", "w"], ["y"])
+        node.attribute = [ONNXAttribute.string("reduction", reduction).proto] + (ignoreIndex.map { [ONNXAttribute.int("ignore_index", $0).proto] } ?? [])
+        return try ONNXModel(data: modelBytes(input: [4, 3, 2], output: []) { graph in
+            graph.node = [node]
+            graph.input += [Onnx_ValueInfoProto(name: "t", dtype: .int64, shape: [4, 2]), Onnx_ValueInfoProto(name: "w", dtype: .float32, shape: [3])]
+        })
+    }
+
+    @Test func matchCrossEntropyAndNLL() throws {
+        let x = Tensor.randn([4, 3, 2], generator: RandomGenerator(seed: 8))
+        let t = Tensor([[0, 2], [1, 1], [2, -1], [0, 1]] as [[Int]]).to(.int64)
+        let w = Tensor([0.5, 1, 2] as [Float])
+        for (name, reduction) in [("mean", Reduction.mean), ("sum", .sum), ("none", .none)] {
+            let sce = try lossModel("SoftmaxCrossEntropyLoss", reduction: name, ignoreIndex: -1)
+            let got = try sce(["x": x, "t": t, "w": w])["y"]!
+            let expected = crossEntropy(x, t, weight: w, ignoreIndex: -1, reduction: reduction)
+            #expect(got.shape == expected.shape && zip(got.scalars(as: Float.self), expected.scalars(as: Float.self)).allSatisfy { abs($0 - $1) <= 1e-5 },
+                    "SoftmaxCrossEntropyLoss \(name)")
+            let nll = try lossModel("NegativeLogLikelihoodLoss", reduction: name, ignoreIndex: -1)
+            let logProbabilities = x.logSoftmax(dim: 1)
+            let gotNLL = try nll(["x": logProbabilities, "t": t, "w": w])["y"]!
+            let expectedNLL = nllLoss(logProbabilities, t, weight: w, ignoreIndex: -1, reduction: reduction)
+            #expect(zip(gotNLL.scalars(as: Float.self), expectedNLL.scalars(as: Float.self)).allSatisfy { abs($0 - $1) <= 1e-5 }, "NLL \(name)")
+        }
+        // A target outside the classes (and not ignored) is an error, not a read out of bounds.
+        let bad = Tensor([[0, 3], [1, 1], [2, 0], [0, 1]] as [[Int]]).to(.int64)
+        #expect(throws: ONNXImportError.self) { try lossModel("SoftmaxCrossEntropyLoss", reduction: "mean", ignoreIndex: nil)(["x": x, "t": bad, "w": w]) }
+    }
+}
+
+/// The article's operator list is the operator table: every supported operator is listed, and
+/// nothing is listed that is not supported.
+@Test func articleListsTheSupportedOperators() throws {
+    let article = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Sources/EmberONNX/EmberONNX.docc/EmberONNX.md")
+    let text = try String(contentsOf: article, encoding: .utf8)
+    guard let start = text.range(of: "<!-- operators -->"), let end = text.range(of: "<!-- /operators -->") else {
+        Issue.record("no operator list in \(article.path)")
+        return
+    }
+    let listed = text[start.upperBound..<end.lowerBound].split(separator: "`").enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
+    #expect(listed == ONNXModel.supportedOperators, "article: \(Set(listed).symmetricDifference(ONNXModel.supportedOperators).sorted())")
+}
