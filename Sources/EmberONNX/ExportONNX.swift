@@ -191,3 +191,40 @@ struct DynamicPlan {
         next = resized(self.size + 1)
     }
 }
+
+/// Exports an imported (and perhaps fine-tuned) ONNX model back to ONNX, traced on `inputs`:
+/// the parameters keep their initializer names, the inputs and outputs their names.
+///
+///     let model = try ONNXModel(contentsOf: url)
+///     // … fine-tune model.parameters() …
+///     try exportONNX(model, inputs: ["input": x], to: tunedURL)
+public func exportONNX(_ model: ONNXModel, inputs: [String: Tensor], to url: URL, opset: Int = 18,
+                       dynamicAxes: [String: [Int: String]] = [:]) throws {
+    let names = model.inputNames
+    guard Set(inputs.keys) == Set(names) else {
+        throw ONNXExportError.invalidArgument("inputs \(inputs.keys.sorted()) do not match the model's inputs \(names)")
+    }
+    let outputs = model.outputNames
+    var failure: Error?
+    let function = compile { (xs: [Tensor]) -> [Tensor] in
+        do {
+            let results = try model(Dictionary(uniqueKeysWithValues: zip(names, xs)))
+            return outputs.map { results[$0]! }
+        } catch {
+            failure = error
+            return []
+        }
+    }
+    var tensorNames: [ObjectIdentifier: String] = [:]
+    for (name, tensor) in model.namedParameters() { tensorNames[ObjectIdentifier(tensor)] = name }
+    let data: Data
+    do {
+        data = try ONNXExporter.modelData(tracing: function, examples: names.map { inputs[$0]! }, opset: opset, inputNames: names,
+                                          outputNames: outputs, tensorNames: tensorNames,
+                                          dynamicAxes: dynamicAxes.isEmpty ? [] : names.map { dynamicAxes[$0] ?? [:] })
+    } catch {
+        throw failure ?? error
+    }
+    if let failure { throw failure }
+    try data.write(to: url, options: .atomic)
+}

@@ -91,6 +91,32 @@ import Testing
         #expect(after < before * 0.5, "loss \(before) -> \(after)")
     }
 
+    /// Import, fine-tune, export back, import again: the tuned weights, under their names.
+    @Test func fineTunedModelsExportBack() throws {
+        manualSeed(9)
+        let original = Sequential { Linear(3, 4); Tanh(); Linear(4, 2) }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ember-onnx-tune-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try exportONNX(original, example: Tensor.randn([1, 3]), to: folder.appendingPathComponent("a.onnx"), dynamicAxes: [0: "batch"])
+        let model = try ONNXModel(contentsOf: folder.appendingPathComponent("a.onnx"))
+        let x = Tensor.randn([16, 3]), target = Tensor.randn([16, 2])
+        let optimizer = SGD(model.parameters(), lr: 0.1)
+        for _ in 0..<5 {
+            optimizer.zeroGrad()
+            (try model(x) - target).square().mean().backward()
+            optimizer.step()
+        }
+        let tuned = try withNoGrad { try model(x) }
+        try exportONNX(model, inputs: ["input": x], to: folder.appendingPathComponent("b.onnx"), dynamicAxes: ["input": [0: "batch"]])
+        let reloaded = try ONNXModel(contentsOf: folder.appendingPathComponent("b.onnx"))
+        #expect(reloaded.namedParameters().map(\.name).sorted() == model.namedParameters().map(\.name).sorted())
+        let again = try withNoGrad { try reloaded(x) }
+        #expect(zip(again.scalars(as: Float.self), tuned.scalars(as: Float.self)).allSatisfy { abs($0 - $1) <= 1e-6 })
+        #expect(try reloaded(Tensor.randn([5, 3])).shape == [5, 2])
+        #expect(throws: ONNXExportError.self) { try exportONNX(model, inputs: ["nope": x], to: folder.appendingPathComponent("c.onnx")) }
+    }
+
     @Test func badFilesThrowTypedErrors() throws {
         let model = Sequential { Linear(4, 3); ReLU() }
         let data = try ONNXExporter.modelData(tracing: compile { model($0) }, examples: [Tensor.randn([2, 4])], opset: 18,
