@@ -14,6 +14,7 @@ enum ONNXOperators {
         for (name, op) in compositeOperators { table[name] = op }
         for (name, op) in resizeOperators { table[name] = op }
         for (name, op) in lossOperators { table[name] = op }
+        for (name, op) in recurrentOperators { table[name] = op }
         return table
     }()
 

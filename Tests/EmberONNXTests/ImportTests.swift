@@ -288,3 +288,29 @@ func modelBytes(input: [Int], output: [Int], _ build: (inout Onnx_GraphProto) ->
     let listed = text[start.upperBound..<end.lowerBound].split(separator: "`").enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
     #expect(listed == ONNXModel.supportedOperators, "article: \(Set(listed).symmetricDifference(ONNXModel.supportedOperators).sorted())")
 }
+
+/// ONNX's GRU against Ember's GRU layer (checked against PyTorch): PyTorch's gates r, z, n are
+/// ONNX's z, r, h with linear_before_reset = 1.
+@Test func onnxGRUMatchesTheGRULayer() throws {
+    let gru = GRU(inputSize: 3, hiddenSize: 2, generator: RandomGenerator(seed: 12))
+    let parameters = Dictionary(uniqueKeysWithValues: gru.namedParameters().map { ($0.name, $0.tensor.detach()) })
+    func reordered(_ t: Tensor) -> Tensor {  // rows [r, z, n] -> [z, r, n]
+        let h = t.shape[0] / 3
+        return Tensor.cat([t[h..<(2 * h)], t[0..<h], t[(2 * h)..<(3 * h)]], dim: 0)
+    }
+    let w = reordered(parameters["weight_ih_l0"]!).unsqueezed(0), r = reordered(parameters["weight_hh_l0"]!).unsqueezed(0)
+    let b = Tensor.cat([reordered(parameters["bias_ih_l0"]!), reordered(parameters["bias_hh_l0"]!)], dim: 0).unsqueezed(0)
+    var node = Onnx_NodeProto()
+    (node.opType, node.input, node.output) = ("GRU", ["x", "w", "r", "b"], ["y", "h"])
+    node.attribute = [ONNXAttribute.int("hidden_size", 2).proto, ONNXAttribute.int("linear_before_reset", 1).proto]
+    let model = try ONNXModel(data: modelBytes(input: [4, 2, 3], output: [4, 1, 2, 2]) { graph in
+        graph.node = [node]
+        graph.initializer = [try! Onnx_TensorProto(w, name: "w"), try! Onnx_TensorProto(r, name: "r"), try! Onnx_TensorProto(b, name: "b")]
+        graph.output.append(Onnx_ValueInfoProto(name: "h", dtype: .float32, shape: [1, 2, 2]))
+    })
+    let x = Tensor.randn([4, 2, 3], generator: RandomGenerator(seed: 13))
+    let results = try withNoGrad { try model(["x": x]) }
+    let (expected, expectedH) = withNoGrad { gru(x) }
+    #expect(zip(results["y"]!.scalars(as: Float.self), expected.scalars(as: Float.self)).allSatisfy { abs($0 - $1) <= 1e-5 })
+    #expect(zip(results["h"]!.scalars(as: Float.self), expectedH.scalars(as: Float.self)).allSatisfy { abs($0 - $1) <= 1e-5 })
+}
