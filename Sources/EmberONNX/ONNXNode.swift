@@ -82,10 +82,10 @@ struct ONNXNode {
     /// float32, beyond the intermediates of real models at inference batch sizes).
     static let elementLimit = 1 << 28
 
-    /// `axis` normalised for `rank` (negative counts from the end).
+    /// `axis` normalised for `rank` (negative counts from the end); a 0-d tensor has no axis.
     func axis(_ axis: Int, rank: Int) throws -> Int {
         let normalised = axis < 0 ? axis + rank : axis
-        guard normalised >= 0 && normalised < Swift.max(rank, 1) else { throw fail("axis \(axis) is out of range for rank \(rank)") }
+        guard normalised >= 0 && normalised < rank else { throw fail("axis \(axis) is out of range for rank \(rank)") }
         return normalised
     }
 

@@ -182,6 +182,12 @@ import Testing
             graph.node = [node("Gather", ["x", "i"], ["y"])]
         })
         #expect(throws: ONNXImportError.self) { try gather(Tensor([1, 2] as [Float])) }
+        // A 0-d input has no axis to gather along (found by ember-fuzz).
+        let scalarGather = try ONNXModel(data: modelBytes(input: [], output: []) { graph in
+            graph.initializer = [Onnx_TensorProto(int64s: [0], name: "i")]
+            graph.node = [node("Gather", ["x", "i"], ["y"])]
+        })
+        #expect(throws: ONNXImportError.self) { try scalarGather(Tensor(Float(1))) }
         let reshape = try ONNXModel(data: model { graph in
             graph.initializer = [Onnx_TensorProto(int64s: [3], name: "s")]
             graph.node = [node("Reshape", ["x", "s"], ["y"])]

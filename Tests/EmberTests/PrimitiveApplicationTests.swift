@@ -21,6 +21,8 @@ import Testing
         #expect(throws: PrimitiveApplicationError.self) { try Primitive.permute([0, 0]).apply(to: [a]) }
         #expect(throws: PrimitiveApplicationError.self) { try Primitive.binary("add").apply(to: [a]) }
         // max and min have no identity: an empty reduced dimension is refused (sum's is 0).
+        // A 0-d tensor has no axis 0 to reduce (traces record its reductions with no axes).
+        #expect(throws: PrimitiveApplicationError.self) { try Primitive.reduce("sum", axes: [0], keepDim: false).apply(to: [Tensor(2.0)]) }
         let empty = Tensor.zeros([2, 0, 4])
         #expect(throws: PrimitiveApplicationError.self) { try Primitive.reduce("amax", axes: [1], keepDim: false).apply(to: [empty]) }
         #expect(try Primitive.reduce("sum", axes: [1], keepDim: false).apply(to: [empty]).scalars(as: Float.self) == Array(repeating: 0, count: 8))

@@ -54,7 +54,7 @@ extension Primitive {
             return result(shape, Primitive.promote(inputs[1], inputs[2]))
         case .reduce(let name, let axes, let keepDim):
             guard let operation = ReductionOperation.all.first(where: { $0.name == name }),
-                  axes.allSatisfy({ $0 >= 0 && $0 < Swift.max(rank, 1) }), axes == Array(Set(axes)).sorted(),
+                  axes.allSatisfy({ $0 >= 0 && $0 < rank }), axes == Array(Set(axes)).sorted(),
                   let dtype = operation.resultType(for: first.dtype) else { return nil }
             let reduced = axes.isEmpty ? Set(0..<rank) : Set(axes)
             // max and min have no identity: an empty reduced dimension has no answer.
