@@ -24,10 +24,12 @@ extension ONNXOperators {
             let channels = [x.shape[1]] + Array(repeating: 1, count: x.rank - 2)
             let (scale, bias, mean, variance) = try (node.input(1), node.input(2), node.input(3), node.input(4))
             let eps = node.float("epsilon", 1e-5)
+            // Per channel first (small tensors), so the input is read twice, not three times:
+            // y = x · (scale / sqrt(var + eps)) + (bias - mean · scale / sqrt(var + eps)).
             let inverse = try node.run(.unary("rsqrt"), node.run(.binary("add"), node.reshape(variance, channels), node.scalar(eps, x.dtype)))
-            let centered = try node.run(.binary("sub"), x, node.reshape(mean, channels))
-            let normalized = try node.run(.binary("mul"), centered, node.run(.binary("mul"), inverse, node.reshape(scale, channels)))
-            return [try node.run(.binary("add"), normalized, node.reshape(bias, channels))]
+            let gain = try node.run(.binary("mul"), inverse, node.reshape(scale, channels))
+            let shift = try node.run(.binary("sub"), node.reshape(bias, channels), node.run(.binary("mul"), node.reshape(mean, channels), gain))
+            return [try node.run(.binary("add"), node.run(.binary("mul"), x, gain), shift)]
         }
         table["LayerNormalization"] = { node in
             let x = try node.input(0)
