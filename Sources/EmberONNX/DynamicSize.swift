@@ -41,8 +41,8 @@ struct DynamicSize {
         }
         for (index, value) in graph.values.enumerated() {
             guard case .constant(let tensor) = value.source, value.shape != other.values[index].shape else { continue }
-            guard case .constant(let twin) = other.values[index].source, uniformValue(tensor) != nil,
-                  uniformValue(tensor) == uniformValue(twin) else {
+            guard case .constant(let twin) = other.values[index].source, let value = uniformValue(tensor),
+                  uniformValue(twin) == value || (value.isNaN && uniformValue(twin)?.isNaN == true) else {
                 return "a constant of shape \(value.shape) depends on the dynamic size and is not one repeated value"
             }
         }

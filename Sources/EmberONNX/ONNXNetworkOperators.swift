@@ -83,7 +83,7 @@ extension ONNXOperators {
         var kernel: [Int], strides: [Int], dilations: [Int], begin: [Int], end: [Int]
     }
 
-    static func window(_ node: ONNXNode, input: Tensor, kernel: [Int], ceil: Bool = false) throws -> Window {
+    static func window(_ node: ONNXNode, input: Tensor, kernel: [Int]) throws -> Window {
         let spatial = input.rank - 2
         guard spatial == 1 || spatial == 2, kernel.count == spatial else {
             throw node.fail("only 1-D and 2-D windows are supported (input \(input.shape), kernel \(kernel))")
@@ -258,11 +258,9 @@ extension ONNXOperators {
         }
         let (steps, batch) = (x.shape[0], x.shape[1])
         let order = [0, 2, 3, 1] // PyTorch's gate k is ONNX's gate order[k]
-        let rows = Tensor(order.flatMap { block in (0..<hidden).map { Int64(block * hidden + $0) } })
+        let rows = order.flatMap { block in (0..<hidden).map { block * hidden + $0 } }
         func reordered(_ t: Tensor) throws -> Tensor {  // [4H, …] rows into PyTorch's order
-            let index = try node.run(.expand([4 * hidden] + Array(t.shape.dropFirst())),
-                                     node.reshape(rows, [4 * hidden] + Array(repeating: 1, count: t.rank - 1)))
-            return try node.run(.gather(dim: 0), t, index)
+            try node.take(t, axis: 0, positions: rows)
         }
         func state(_ index: Int, _ d: Int) throws -> Tensor {
             guard let given = node.optional(index) else { return withNoGrad { Tensor.zeros([batch, hidden], dtype: x.dtype) } }

@@ -33,8 +33,7 @@ struct ONNXNode {
             if let fallback { return fallback }
             throw fail("attribute \(name) is required")
         }
-        guard a.i >= Int64(Int32.min) * 4, a.i <= Int64(Int32.max) * 4 else { return a.i < 0 ? Int(Int32.min) * 4 : Int(Int32.max) * 4 }
-        return Int(a.i)
+        return Int(clamping: a.i)
     }
 
     func ints(_ name: String) -> [Int]? {
@@ -68,13 +67,8 @@ struct ONNXNode {
 
     /// Throws unless a tensor of `shape` stays within ``ONNXNode/elementLimit``.
     func checkSize(_ shape: [Int]) throws {
-        var count = 1
-        for size in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: Swift.max(size, 0))
-            guard !overflow, product <= ONNXNode.elementLimit else {
-                throw fail("a result of shape \(shape) exceeds the limit of \(ONNXNode.elementLimit) elements")
-            }
-            count = product
+        guard let count = CheckedSize.product(shape), count <= ONNXNode.elementLimit else {
+            throw fail("a result of shape \(shape) exceeds the limit of \(ONNXNode.elementLimit) elements")
         }
     }
 
@@ -104,6 +98,16 @@ struct ONNXNode {
 
     /// A constant tensor holding `value` in `dtype` (0-d).
     func scalar(_ value: Double, _ dtype: DType) -> Tensor { withNoGrad { Tensor(value).to(dtype) } }
+
+    /// The slices of `x` at `positions` along `axis` (PyTorch's `index_select`), as one gather
+    /// whose index is broadcast over the other dimensions. The positions must be in range.
+    func take(_ x: Tensor, axis: Int, positions: [Int]) throws -> Tensor {
+        var indexShape = Array(repeating: 1, count: x.rank), shape = x.shape
+        indexShape[axis] = positions.count
+        shape[axis] = positions.count
+        let index = try run(.expand(shape), Tensor(shape: indexShape, scalars: positions.map(Int64.init)))
+        return try run(.gather(dim: axis), x, index)
+    }
 
     func reshape(_ x: Tensor, _ shape: [Int]) throws -> Tensor { x.shape == shape ? x : try run(.reshape(shape), x) }
 }

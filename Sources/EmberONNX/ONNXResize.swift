@@ -113,14 +113,11 @@ extension ONNXOperators {
 
     /// Σ_k weight_k(i) · x[index_k(i)] along `axis`, one gather per tap.
     static func weightedGather(_ node: ONNXNode, _ x: Tensor, axis: Int, taps: [[(index: Int, weight: Double)]], outLength: Int) throws -> Tensor {
-        var shape = x.shape
-        shape[axis] = outLength
         var along = Array(repeating: 1, count: x.rank)
         along[axis] = outLength
         var result: Tensor? = nil
         for k in 0..<(taps.first?.count ?? 1) {
-            let indices = Tensor(shape: along, scalars: taps.map { Int64($0.isEmpty ? 0 : $0[k].index) })
-            var gathered = try node.run(.gather(dim: axis), x, node.run(.expand(shape), indices))
+            var gathered = try node.take(x, axis: axis, positions: taps.map { $0.isEmpty ? 0 : $0[k].index })
             let weights = taps.map { $0.isEmpty ? 0 : $0[k].weight }
             if !weights.allSatisfy({ $0 == 1 }) {
                 let w = withNoGrad { Tensor(shape: along, scalars: weights).to(x.dtype.isFloatingPoint ? x.dtype : .float32) }

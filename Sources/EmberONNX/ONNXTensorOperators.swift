@@ -43,13 +43,11 @@ extension ONNXOperators {
             let allowZero = try node.int("allowzero", 0) != 0
             var shape = requested.enumerated().map { index, size in size == 0 && !allowZero && index < x.rank ? x.shape[index] : size }
             if let inferred = shape.firstIndex(of: -1) {
-                var known = 1
-                for (index, size) in shape.enumerated() where index != inferred {
-                    let (product, overflow) = known.multipliedReportingOverflow(by: size)
-                    guard !overflow, size >= 0 else { throw node.fail("cannot reshape \(x.shape) to \(requested)") }
-                    known = product
+                var others = shape
+                others.remove(at: inferred)
+                guard let known = CheckedSize.product(others), known > 0, x.count % known == 0 else {
+                    throw node.fail("cannot reshape \(x.shape) to \(requested)")
                 }
-                guard known > 0, x.count % known == 0 else { throw node.fail("cannot reshape \(x.shape) to \(requested)") }
                 shape[inferred] = x.count / known
             }
             return [try node.reshape(x, shape)]
@@ -112,14 +110,8 @@ extension ONNXOperators {
             let data = try node.input(0), indices = try node.input(1)
             let axis = try node.axis(node.int("axis", 0), rank: data.rank)
             let positions = try checkedIndices(node, indices, size: data.shape[axis])
-            // Along `axis`, output positions read data at the flattened indices: a gather whose
-            // index tensor has data's shape with `axis` replaced by the indices' count.
-            var indexShape = Array(repeating: 1, count: data.rank)
-            indexShape[axis] = positions.count
-            var expanded = data.shape
-            expanded[axis] = positions.count
-            let index = try node.run(.expand(expanded), node.reshape(Tensor(shape: indexShape, scalars: positions.map(Int64.init)), indexShape))
-            let gathered = try node.run(.gather(dim: axis), data, index)
+            // The flattened indices taken along `axis`, then the indices' shape restored.
+            let gathered = try node.take(data, axis: axis, positions: positions)
             return [try node.reshape(gathered, Array(data.shape[..<axis]) + indices.shape + Array(data.shape[(axis + 1)...]))]
         }
         table["GatherElements"] = { node in

@@ -15,11 +15,8 @@ enum ONNXTensorReader {
             throw ONNXImportError.malformed("tensor '\(proto.name)' has dims \(proto.dims)")
         }
         let shape = proto.dims.map(Int.init)
-        var count = 1
-        for size in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: size)
-            guard !overflow, product <= elementLimit else { throw ONNXImportError.malformed("tensor '\(proto.name)' is too large: \(shape)") }
-            count = product
+        guard let count = CheckedSize.product(shape), count <= elementLimit else {
+            throw ONNXImportError.malformed("tensor '\(proto.name)' is too large: \(shape)")
         }
         guard let type = Onnx_TensorProto.DataType(rawValue: Int(proto.dataType)) else {
             throw ONNXImportError.malformed("tensor '\(proto.name)' has unknown data type \(proto.dataType)")

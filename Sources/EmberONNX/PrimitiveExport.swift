@@ -75,9 +75,7 @@ extension ONNXGraphWriter {
         case .conv2dInputGradient(let geometry):
             // The gradient of a convolution's input is a transposed convolution (ConvTranspose2d
             // traces as one): its input is the forward's output, its output the forward's input.
-            let pads = windowPads(geometry)
-            let needed = [(geometry.outHeight - 1) * geometry.strideH + geometry.dilationH * (geometry.kernelHeight - 1) + 1,
-                          (geometry.outWidth - 1) * geometry.strideW + geometry.dilationW * (geometry.kernelWidth - 1) + 1]
+            let pads = windowPads(geometry), needed = windowReach(geometry)
             let outputPadding = [geometry.inHeight - needed[0] + pads[0] + pads[2], geometry.inWidth - needed[1] + pads[1] + pads[3]]
             emit("ConvTranspose", inputs.map { operand($0, as: outType) },
                  [.ints("kernel_shape", [geometry.kernelHeight, geometry.kernelWidth]),
@@ -383,9 +381,15 @@ extension ONNXGraphWriter {
     /// [beginH, beginW, endH, endW]: the end padding is whatever makes ONNX's floor rule give
     /// the output size (ceil mode, and PyTorch's unused last rows, come out right).
     func windowPads(_ g: ConvolutionGeometry) -> [Int] {
-        let neededH = (g.outHeight - 1) * g.strideH + g.dilationH * (g.kernelHeight - 1) + 1
-        let neededW = (g.outWidth - 1) * g.strideW + g.dilationW * (g.kernelWidth - 1) + 1
-        return [g.padH, g.padW, Swift.max(0, neededH - g.inHeight - g.padH), Swift.max(0, neededW - g.inWidth - g.padW)]
+        let needed = windowReach(g)
+        return [g.padH, g.padW, Swift.max(0, needed[0] - g.inHeight - g.padH), Swift.max(0, needed[1] - g.inWidth - g.padW)]
+    }
+
+    /// How many rows and columns (padding included) the windows span: from the first window's
+    /// start to the last window's end.
+    func windowReach(_ g: ConvolutionGeometry) -> [Int] {
+        [(g.outHeight - 1) * g.strideH + g.dilationH * (g.kernelHeight - 1) + 1,
+         (g.outWidth - 1) * g.strideW + g.dilationW * (g.kernelWidth - 1) + 1]
     }
 
     /// A value as bool (ONNX's logical ops and Where take bool): nonzero is true.

@@ -33,6 +33,29 @@ import Testing
         }
     }
 
+    /// The `lstm` primitive is the fused layer's recurrence packed as [T + 2, B, H]; strided
+    /// operands give the same bits as contiguous ones, and wrong shapes throw.
+    @Test func lstmPrimitiveOnStridedOperands() throws {
+        let generator = RandomGenerator(seed: 14)
+        let gates = Tensor.randn([3, 2, 8], generator: generator), weight = Tensor.randn([8, 2], generator: generator)
+        let h0 = Tensor.randn([2, 2], generator: generator), c0 = Tensor.randn([2, 2], generator: generator)
+        for reverse in [false, true] {
+            let packed = try Primitive.lstm(reverse: reverse).apply(to: [gates, weight, h0, c0])
+            let eager = FusedLSTMLayer.apply(inputGates: gates, hiddenWeight: weight, h0: h0, c0: c0, reverse: reverse)
+            let expected = Tensor.cat([eager.output, eager.h.unsqueezed(0), eager.c.unsqueezed(0)], dim: 0)
+            #expect(packed.shape == [5, 2, 2] && packed.scalars(as: Float.self) == expected.scalars(as: Float.self))
+            // The same values, read through transposed storage.
+            let strided = [gates.permuted([2, 1, 0]).contiguous().permuted([2, 1, 0]), weight.t.contiguous().t,
+                           h0.t.contiguous().t, c0.t.contiguous().t]
+            #expect(!strided[0].isContiguous && !strided[1].isContiguous)
+            #expect(try Primitive.lstm(reverse: reverse).apply(to: strided).scalars(as: Float.self) == expected.scalars(as: Float.self))
+        }
+        #expect(throws: PrimitiveApplicationError.self) { try Primitive.lstm(reverse: false).apply(to: [gates, weight.t, h0, c0]) }
+        #expect(throws: PrimitiveApplicationError.self) {
+            try Primitive.lstm(reverse: false).apply(to: [gates, weight, h0, Tensor.randn([3, 2])])
+        }
+    }
+
     @Test func parameterDictHoldsNamedParameters() {
         let weights = ParameterDict()
         weights["fc.weight"] = Tensor.randn([3, 2])

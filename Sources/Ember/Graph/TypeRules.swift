@@ -68,7 +68,7 @@ extension Primitive {
         case .cast(let dtype): return result(first.shape, dtype)
         case .copy: return result(first.shape, first.dtype)
         case .reshape(let shape):
-            guard shape.allSatisfy({ $0 >= 0 }), let count = Primitive.elementCount(shape), count == first.shape.reduce(1, *) else { return nil }
+            guard shape.allSatisfy({ $0 >= 0 }), let count = CheckedSize.product(shape), count == first.shape.reduce(1, *) else { return nil }
             return result(shape, first.dtype)
         case .permute(let dims):
             guard dims.sorted() == Array(0..<rank) else { return nil }
@@ -77,7 +77,7 @@ extension Primitive {
             guard shape.count >= rank else { return nil }
             let pad = shape.count - rank
             for i in 0..<rank where !(first.shape[i] == shape[i + pad] || first.shape[i] == 1) { return nil }
-            guard shape.allSatisfy({ $0 >= 0 }), Primitive.elementCount(shape) != nil else { return nil }
+            guard shape.allSatisfy({ $0 >= 0 }), CheckedSize.product(shape) != nil else { return nil }
             return result(shape, first.dtype)
         case .slice(let components):
             guard let shape = Primitive.subscriptShape(first.shape, components) else { return nil }
@@ -128,7 +128,7 @@ extension Primitive {
         case .constantPad(let padding, _):
             guard padding.count == 2 * rank, padding.allSatisfy({ $0 > -(1 << 40) && $0 < 1 << 40 }) else { return nil }
             let shape = first.shape.indices.map { first.shape[$0] + padding[2 * $0] + padding[2 * $0 + 1] }
-            guard shape.allSatisfy({ $0 >= 0 }), Primitive.elementCount(shape) != nil else { return nil }
+            guard shape.allSatisfy({ $0 >= 0 }), CheckedSize.product(shape) != nil else { return nil }
             return result(shape, first.dtype)
         case .cumulativeSum(let dim, _):
             guard dim >= 0 && dim < Swift.max(rank, 1) else { return nil }
@@ -268,19 +268,5 @@ extension Graph {
             if inferred != declared { return "node \(index) (\(node.primitive)) gives \(inferred), but the graph says \(declared)" }
         }
         return nil
-    }
-}
-
-extension Primitive {
-    /// The number of elements of `shape`, nil when the product overflows (a shape from a file
-    /// must not trap the type rule that checks it).
-    static func elementCount(_ shape: [Int]) -> Int? {
-        var count = 1
-        for size in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: size)
-            if overflow { return nil }
-            count = product
-        }
-        return count
     }
 }

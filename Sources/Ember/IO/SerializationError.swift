@@ -42,10 +42,13 @@ public enum SerializationError: Error, CustomStringConvertible, Sendable, Equata
     }
 }
 
-/// Overflow-checked arithmetic for sizes read from files.
-enum CheckedSize {
+/// Overflow-checked arithmetic for sizes read from files (Ember's readers, the graph type
+/// rules, EmberONNX): a hostile size gives nil, never a trap.
+///
+///     CheckedSize.product([1 << 40, 1 << 40])   // nil
+public enum CheckedSize {
     /// The product of `values`, or nil when one is negative or the product overflows.
-    static func product(_ values: [Int]) -> Int? {
+    public static func product(_ values: [Int]) -> Int? {
         var result = 1
         for value in values {
             guard value >= 0 else { return nil }
@@ -56,12 +59,14 @@ enum CheckedSize {
         return result
     }
 
-    static func multiply(_ a: Int, _ b: Int) -> Int? {
+    /// a · b, nil when either is negative or the product overflows.
+    public static func multiply(_ a: Int, _ b: Int) -> Int? {
         let (result, overflow) = a.multipliedReportingOverflow(by: b)
         return overflow || a < 0 || b < 0 ? nil : result
     }
 
-    static func add(_ a: Int, _ b: Int) -> Int? {
+    /// a + b, nil on overflow.
+    public static func add(_ a: Int, _ b: Int) -> Int? {
         let (result, overflow) = a.addingReportingOverflow(b)
         return overflow ? nil : result
     }
